@@ -1,0 +1,92 @@
+"""The ASGI app: routes, error mapping, and a lifespan that opens the back ends (and, in the
+embedded shape, runs the processor beside the API)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from parcelstream.api.auth import Authenticator
+from parcelstream.api.errors import (
+    http_exception_handler,
+    rejected_input_handler,
+    unexpected_error_handler,
+)
+from parcelstream.api.routes.health import healthz, readyz
+from parcelstream.api.routes.scans import post_package, post_scans
+from parcelstream.api.routes.tracking import get_tracking
+from parcelstream.api.services import Services
+from parcelstream.domain.errors import RejectedInput
+from parcelstream.ingest.packages import PackageRegistry
+from parcelstream.ingest.scans import ScanIntake
+from parcelstream.pipeline.processor import Processor
+from parcelstream.settings import Settings
+from parcelstream.tracking.lookup import TrackingLookup
+from parcelstream.wiring import Backends, open_backends
+
+log = logging.getLogger(__name__)
+
+
+def wall_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        backends = open_backends(settings)
+        app.state.services = build_services(settings, backends)
+        stop = asyncio.Event()
+        jobs: list[asyncio.Task[None]] = [
+            asyncio.create_task(job(stop)) for job in backends.maintenance
+        ]
+        if with_processor:
+            processor = Processor(backends.log, backends.ledger)
+            jobs.append(asyncio.create_task(processor.run(stop), name="processor"))
+        log.info("parcelstream ready: %s", backends.description)
+        try:
+            yield
+        finally:
+            stop.set()
+            # The processor finishes and acknowledges the batch in hand before it returns.
+            await asyncio.gather(*jobs, return_exceptions=True)
+            await backends.close()
+            log.info("parcelstream stopped cleanly")
+
+    return Starlette(
+        routes=[
+            Route("/v1/track/{tracking_number}", get_tracking, methods=["GET"]),
+            Route("/v1/scans", post_scans, methods=["POST"]),
+            Route("/v1/packages", post_package, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        exception_handlers={
+            RejectedInput: rejected_input_handler,
+            HTTPException: http_exception_handler,
+            Exception: unexpected_error_handler,
+        },
+        lifespan=lifespan,
+    )
+
+
+def build_services(settings: Settings, backends: Backends) -> Services:
+    async def ping() -> None:
+        await backends.ledger.ping()
+        await backends.log.ping()
+
+    return Services(
+        settings=settings,
+        auth=Authenticator(backends.keys),
+        scan_intake=ScanIntake(backends.log, wall_clock_us, settings.max_batch_scans),
+        package_registry=PackageRegistry(backends.log, wall_clock_us),
+        lookup=TrackingLookup(backends.read_model),
+        ping=ping,
+    )

@@ -1,0 +1,29 @@
+"""What route functions reach through `request.app.state`: the services, never the adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from parcelstream.api.auth import Authenticator
+from parcelstream.ingest.packages import PackageRegistry
+from parcelstream.ingest.scans import ScanIntake
+from parcelstream.settings import Settings
+from parcelstream.tracking.lookup import TrackingLookup
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    auth: Authenticator
+    scan_intake: ScanIntake
+    package_registry: PackageRegistry
+    lookup: TrackingLookup
+    ping: Callable[[], Awaitable[None]]
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services

@@ -1,0 +1,21 @@
+"""From a package's master data and full history to its status and public document."""
+
+from __future__ import annotations
+
+from parcelstream.domain.numbers import detect
+from parcelstream.domain.packages import Package
+from parcelstream.domain.scans import Scan
+from parcelstream.domain.status import derive_status
+from parcelstream.storage.ports import Projection
+from parcelstream.tracking.document import etag_of, render_document
+
+
+def project_package(
+    tracking_number: str, package: Package | None, history: list[Scan]
+) -> Projection:
+    state = derive_status(history)
+    carrier = package.carrier if package is not None and package.carrier else None
+    if carrier is None:
+        carrier = detect(tracking_number).carrier
+    body = render_document(tracking_number, carrier, package, state)
+    return Projection(status=state.status.value, document=body, etag=etag_of(body))

@@ -1,0 +1,114 @@
+"""The interfaces the services need from storage; adapters under storage/ implement them.
+
+Every adapter passes the contract suite in tests/contract. Nothing outside wiring.py knows which
+adapter it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from parcelstream.domain.packages import Package
+from parcelstream.domain.scans import Scan
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    payload: bytes
+    dedup_id: bytes | None = None
+    """Records with an id already in the log are dropped as resends (within the log's window)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A record handed to a consumer; `position` is what the consumer acknowledges."""
+
+    position: int
+    payload: bytes
+
+
+class EventLog(Protocol):
+    async def append(self, records: Sequence[LogRecord]) -> list[bool]:
+        """Durably append; returns, per record, whether it was a resend. Returns after fsync."""
+        ...
+
+    def consumer(self, name: str) -> LogConsumer: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LogConsumer(Protocol):
+    async def fetch(self, max_records: int, max_wait: float) -> list[Delivery]:
+        """Unacknowledged records, oldest first; waits up to `max_wait` seconds for one."""
+        ...
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Park a record that can never be processed, so it does not come back forever."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """What the processor derives for one package from its master data and full history."""
+
+    status: str
+    document: bytes
+    etag: str
+
+
+Projector = Callable[[str, Package | None, list[Scan]], Projection]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    new_scans: int
+    changed_packages: int
+
+
+class PackageLedger(Protocol):
+    """The write side: history and master data, and the projection kept in step with them."""
+
+    async def apply(
+        self, scans: Sequence[Scan], packages: Sequence[Package], project: Projector
+    ) -> Applied:
+        """Store new facts (resent scans are ignored) and, in the same transaction, re-project
+        every package that changed."""
+        ...
+
+    async def history(self, tracking_number: str) -> list[Scan]: ...
+
+    async def package(self, tracking_number: str) -> Package | None: ...
+
+    async def ping(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    body: bytes
+    etag: str
+    status: str
+
+
+class ReadModel(Protocol):
+    async def document(self, tracking_number: str) -> StoredDocument | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+
+
+class KeyStore(Protocol):
+    async def add_key(
+        self, key_id: str, name: str, scopes: Sequence[str], secret_hash: str
+    ) -> None: ...
+
+    async def find_key(self, secret_hash: str) -> ApiKey | None: ...

@@ -1,0 +1,1 @@
+"""Embedded back end: SQLite files under the data folder, no other software."""

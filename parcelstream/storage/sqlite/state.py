@@ -1,0 +1,288 @@
+"""The embedded state: history, master data, read-model documents and API keys (`<data>/state.db`).
+
+URL form: none (the default when PARCELSTREAM_DATABASE_URL is unset). Guarantees: `apply` stores
+new scans, master data and the re-projected documents in one transaction (synchronous=FULL); a
+scan already stored under its dedup key is ignored, so replaying the log changes nothing. Writes run
+on one writer thread; lookups read through a bounded in-process cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from parcelstream.domain.packages import Package
+from parcelstream.domain.scans import Location, Scan, ScanCode
+from parcelstream.storage.ports import (
+    ApiKey,
+    Applied,
+    Projector,
+    StoredDocument,
+)
+from parcelstream.storage.sqlite.cache import DocumentCache
+from parcelstream.storage.sqlite.connection import connect
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scans (
+    tracking_number TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    facility_id TEXT NOT NULL,
+    status_code TEXT NOT NULL,
+    utc_offset INTEGER NOT NULL,
+    exception_code TEXT,
+    employee_id TEXT,
+    city TEXT,
+    region TEXT,
+    postal_code TEXT,
+    country TEXT,
+    PRIMARY KEY (tracking_number, occurred_at, facility_id, status_code)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS packages (
+    tracking_number TEXT PRIMARY KEY,
+    version INTEGER NOT NULL DEFAULT 0,
+    status TEXT,
+    registered_at INTEGER,
+    master BLOB
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS documents (
+    tracking_number TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    body BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+"""
+
+_INSERT_SCAN = "INSERT OR IGNORE INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SELECT_HISTORY = (
+    "SELECT tracking_number, occurred_at, facility_id, status_code, utc_offset, exception_code,"
+    " employee_id, city, region, postal_code, country FROM scans WHERE tracking_number = ?"
+)
+_UPSERT_PACKAGE = """
+INSERT INTO packages (tracking_number, registered_at, master) VALUES (?, ?, ?)
+ON CONFLICT (tracking_number) DO UPDATE SET registered_at = excluded.registered_at,
+    master = excluded.master
+WHERE excluded.registered_at >= COALESCE(packages.registered_at, 0)
+"""
+
+_package_encoder = msgspec.msgpack.Encoder()
+_package_decoder = msgspec.msgpack.Decoder(Package)
+
+
+class SqliteState:
+    """Implements PackageLedger, ReadModel and KeyStore over one SQLite file."""
+
+    def __init__(self, path: Path, *, cache_size: int = 100_000) -> None:
+        self._path = path
+        self._cache = DocumentCache(cache_size)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-writer")
+        self._writer_local = threading.local()
+        self._readers = threading.local()
+        conn = connect(path)
+        try:
+            conn.executescript(_SCHEMA)
+        finally:
+            conn.close()
+
+    # -- PackageLedger ---------------------------------------------------------------------
+
+    async def apply(
+        self, scans: Sequence[Scan], packages: Sequence[Package], project: Projector
+    ) -> Applied:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, self._apply, scans, packages, project)
+
+    def _apply(
+        self, scans: Sequence[Scan], packages: Sequence[Package], project: Projector
+    ) -> Applied:
+        conn = self._writer_connection()
+        changed: set[str] = set()
+        new_scans = 0
+        fresh: list[tuple[str, int, StoredDocument]] = []
+        with conn:
+            for registered in packages:
+                cur = conn.execute(
+                    _UPSERT_PACKAGE,
+                    (
+                        registered.tracking_number,
+                        registered.registered_at,
+                        _package_encoder.encode(registered),
+                    ),
+                )
+                if cur.rowcount:
+                    changed.add(registered.tracking_number)
+            for scan in scans:
+                if conn.execute(_INSERT_SCAN, _scan_row(scan)).rowcount:
+                    new_scans += 1
+                    changed.add(scan.tracking_number)
+            for tn in sorted(changed):
+                conn.execute("INSERT OR IGNORE INTO packages (tracking_number) VALUES (?)", (tn,))
+                version, master = conn.execute(
+                    "SELECT version, master FROM packages WHERE tracking_number = ?", (tn,)
+                ).fetchone()
+                package = _package_decoder.decode(master) if master is not None else None
+                history = [_scan_from_row(r) for r in conn.execute(_SELECT_HISTORY, (tn,))]
+                projection = project(tn, package, history)
+                version += 1
+                conn.execute(
+                    "UPDATE packages SET version = ?, status = ? WHERE tracking_number = ?",
+                    (version, projection.status, tn),
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
+                    (tn, version, projection.status, projection.etag, projection.document),
+                )
+                fresh.append(
+                    (
+                        tn,
+                        version,
+                        StoredDocument(projection.document, projection.etag, projection.status),
+                    )
+                )
+        for tn, version, document in fresh:
+            self._cache.put(tn, version, document)
+        return Applied(new_scans=new_scans, changed_packages=len(changed))
+
+    async def history(self, tracking_number: str) -> list[Scan]:
+        rows = self._reader().execute(_SELECT_HISTORY, (tracking_number,)).fetchall()
+        return [_scan_from_row(r) for r in rows]
+
+    async def package(self, tracking_number: str) -> Package | None:
+        row = (
+            self._reader()
+            .execute("SELECT master FROM packages WHERE tracking_number = ?", (tracking_number,))
+            .fetchone()
+        )
+        if row is None or row[0] is None:
+            return None
+        return _package_decoder.decode(row[0])
+
+    async def ping(self) -> None:
+        self._reader().execute("SELECT 1 FROM packages LIMIT 1").fetchall()
+
+    # -- ReadModel -------------------------------------------------------------------------
+
+    async def document(self, tracking_number: str) -> StoredDocument | None:
+        cached = self._cache.get(tracking_number)
+        if cached is not None:
+            return cached
+        # A primary-key read of a local file takes microseconds: cheaper than a thread hop.
+        row = (
+            self._reader()
+            .execute(
+                "SELECT version, body, etag, status FROM documents WHERE tracking_number = ?",
+                (tracking_number,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        document = StoredDocument(row[1], row[2], row[3])
+        self._cache.put(tracking_number, row[0], document)
+        return document
+
+    # -- KeyStore --------------------------------------------------------------------------
+
+    async def add_key(
+        self, key_id: str, name: str, scopes: Sequence[str], secret_hash: str
+    ) -> None:
+        conn = self._reader()
+        with conn:
+            conn.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?)",
+                (key_id, name, " ".join(sorted(scopes)), secret_hash, time.time_ns() // 1000),
+            )
+
+    async def find_key(self, secret_hash: str) -> ApiKey | None:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT key_id, name, scopes FROM api_keys WHERE secret_hash = ?", (secret_hash,)
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return ApiKey(row[0], row[1], frozenset(row[2].split()))
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._close_writer)
+        self._writer.shutdown(wait=True)
+        reader: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if reader is not None:
+            reader.close()
+            self._readers.conn = None
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._writer_local, "conn", None)
+        if conn is None:
+            conn = connect(self._path)
+            self._writer_local.conn = conn
+        return conn
+
+    def _close_writer(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._writer_local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._writer_local.conn = None
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = connect(self._path)
+            self._readers.conn = conn
+        return conn
+
+
+def _scan_row(scan: Scan) -> tuple[object, ...]:
+    loc = scan.location or _NO_LOCATION
+    return (
+        scan.tracking_number,
+        scan.occurred_at,
+        scan.facility_id,
+        scan.status_code.value,
+        scan.utc_offset,
+        scan.exception_code,
+        scan.employee_id,
+        loc.city,
+        loc.region,
+        loc.postal_code,
+        loc.country,
+    )
+
+
+_NO_LOCATION = Location()
+
+
+def _scan_from_row(row: Any) -> Scan:
+    tn, at, facility, code, offset, exc, employee, city, region, postal, country = row
+    location = (
+        Location(city, region, postal, country)
+        if city is not None or region is not None or postal is not None or country is not None
+        else None
+    )
+    return Scan(
+        tracking_number=tn,
+        facility_id=facility,
+        occurred_at=at,
+        utc_offset=offset,
+        status_code=ScanCode(code),
+        exception_code=exc,
+        employee_id=employee,
+        location=location,
+    )
