@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from importlib import resources
 from typing import Any
 
@@ -77,7 +77,12 @@ class Detection:
 
 def detect(raw: str) -> Detection:
     """Every supported format `raw` is a valid number of: pattern, check digit and lookups."""
-    number = normalize(raw)
+    return _detect_normalized(normalize(raw))
+
+
+# A package's number is checked on every scan and every re-projection: remember recent answers.
+@lru_cache(maxsize=65_536)
+def _detect_normalized(number: str) -> Detection:
     if not number or len(number) > _MAX_LENGTH or not _ALLOWED.issuperset(number):
         return Detection(number, ())
     matches = tuple(match for fmt in _formats() if (match := _match(fmt, number)) is not None)
