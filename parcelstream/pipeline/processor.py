@@ -27,7 +27,6 @@ class Processor:
         self._log = log_
         self._ledger = ledger
         self._policy = policy or ConsumerPolicy()
-        self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = self._log.consumer(CONSUMER_NAME)
@@ -36,7 +35,6 @@ class Processor:
             scans, packages = await self._decode(consumer, batch)
             if scans or packages:
                 await self._ledger.apply(scans, packages, project_package)
-            self.processed += len(batch)
 
         await run_consumer(consumer, handle, stop, probe=self._ledger.ping, policy=self._policy)
 

@@ -157,6 +157,7 @@ def test_etag_and_conditional_get(api: Api) -> None:
     api.wait_for(TN, lambda d: True)
     first = api.track(TN)
     assert first.headers["cache-control"] == "public, max-age=10"
+    assert first.headers["access-control-allow-origin"] == "*"
     etag = first.headers["etag"]
     unchanged = api.track(TN, **{"If-None-Match": etag})
     assert unchanged.status_code == 304

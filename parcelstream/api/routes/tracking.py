@@ -11,7 +11,12 @@ from parcelstream.tracking.lookup import cache_control
 
 async def get_tracking(request: Request) -> Response:
     document = await services_of(request).lookup.find(request.path_params["tracking_number"])
-    headers = {"ETag": document.etag, "Cache-Control": cache_control(document.status)}
+    headers = {
+        "ETag": document.etag,
+        "Cache-Control": cache_control(document.status),
+        # Public data: shippers' own pages may call the lookup from the browser.
+        "Access-Control-Allow-Origin": "*",
+    }
     if _matches(request.headers.get("if-none-match"), document.etag):
         return Response(status_code=304, headers=headers)
     return Response(document.body, media_type="application/json", headers=headers)

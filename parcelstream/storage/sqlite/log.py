@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 _MAX_GROUP = 50_000
+_TRIM_ROWS = 5_000
+_TRIM_CHUNK = f"""
+DELETE FROM log WHERE seq IN (
+    SELECT seq FROM log WHERE seq <= ? AND appended_at < ? ORDER BY seq LIMIT {_TRIM_ROWS}
+)"""
 _QUERY_CHUNK = 900
 
 
@@ -116,13 +121,16 @@ class SqliteEventLog:
         conn = connect(self._path)
         try:
             horizon = _now_us() - self._retention_us
-            with conn:
-                row = conn.execute("SELECT MIN(acked) FROM consumers").fetchone()
-                acked = row[0] if row and row[0] is not None else 0
-                cur = conn.execute(
-                    "DELETE FROM log WHERE seq <= ? AND appended_at < ?", (acked, horizon)
-                )
-            return cur.rowcount
+            row = conn.execute("SELECT MIN(acked) FROM consumers").fetchone()
+            acked = row[0] if row and row[0] is not None else 0
+            removed = 0
+            # Small transactions: the appender waits on this write lock while each one runs.
+            while True:
+                with conn:
+                    cur = conn.execute(_TRIM_CHUNK, (acked, horizon))
+                removed += cur.rowcount
+                if cur.rowcount < _TRIM_ROWS:
+                    return removed
         finally:
             conn.close()
 
