@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -42,6 +44,10 @@ def serve(
     from parcelstream.api.app import create_app
 
     settings = _settings(data, host=host, port=port)
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal against the handler
+    # it found; this one turns that asked-for stop into a successful exit.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _exit_after_graceful_stop)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -59,6 +65,10 @@ def serve(
         http="auto",
         timeout_graceful_shutdown=20,
     )
+
+
+def _exit_after_graceful_stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 @keys_app.command("create")
