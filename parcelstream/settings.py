@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     )
     max_batch_scans: int = Field(5000, description="Most scans one POST /v1/scans may carry.")
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted.")
-    processor_batch_size: int = Field(2000, description="Log records the processor takes at once.")
+    processor_batch_size: int = Field(5000, description="Log records the processor takes at once.")
     document_cache_size: int = Field(
         100_000, description="Tracking documents kept in memory by the embedded read model."
     )

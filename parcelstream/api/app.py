@@ -26,6 +26,7 @@ from parcelstream.api.services import Services
 from parcelstream.domain.errors import RejectedInput
 from parcelstream.ingest.packages import PackageRegistry
 from parcelstream.ingest.scans import ScanIntake
+from parcelstream.pipeline.consumer import ConsumerPolicy
 from parcelstream.pipeline.processor import Processor
 from parcelstream.settings import Settings
 from parcelstream.tracking.lookup import TrackingLookup
@@ -48,7 +49,11 @@ def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
             asyncio.create_task(job(stop)) for job in backends.maintenance
         ]
         if with_processor:
-            processor = Processor(backends.log, backends.ledger)
+            processor = Processor(
+                backends.log,
+                backends.ledger,
+                policy=ConsumerPolicy(batch_size=settings.processor_batch_size),
+            )
             jobs.append(asyncio.create_task(processor.run(stop), name="processor"))
         log.info("parcelstream ready: %s", backends.description)
         try:

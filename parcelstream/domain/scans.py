@@ -35,6 +35,9 @@ class Location:
 
 DedupKey = tuple[str, str, int, str]
 
+SCAN_CODES: dict[str, ScanCode] = {code.value: code for code in ScanCode}
+"""Code text to member: a dict lookup, much cheaper than calling ScanCode(text)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Scan:
@@ -52,4 +55,5 @@ class Scan:
     @property
     def dedup_key(self) -> DedupKey:
         """Two scans with the same key are the same scan, sent twice."""
-        return (self.tracking_number, self.facility_id, self.occurred_at, self.status_code.value)
+        # The member is its own str value; `.value` is a slow Python property on a hot path.
+        return (self.tracking_number, self.facility_id, self.occurred_at, self.status_code)

@@ -9,7 +9,7 @@ import msgspec
 from parcelstream.domain.errors import Rejection
 from parcelstream.domain.numbers import CARRIERS, detect, normalize
 from parcelstream.domain.packages import Address, Contact, Package
-from parcelstream.domain.scans import Location, Scan, ScanCode
+from parcelstream.domain.scans import SCAN_CODES, Location, Scan, ScanCode
 from parcelstream.domain.times import BadTimestamp, parse_instant
 from parcelstream.ingest.schemas import AddressIn, ContactIn, LocationIn, PackageIn, ScanIn
 
@@ -64,10 +64,8 @@ def scan_from_wire(item: ScanIn, now_us: int) -> Scan | Invalid:
     bad_number = tracking_number_problem(number)
     if bad_number:
         problems.append(bad_number)
-    try:
-        code = ScanCode(item.status_code)
-    except ValueError:
-        code = None
+    code = SCAN_CODES.get(item.status_code)
+    if code is None:
         problems.append(Rejection("status_code", f"unknown status code; one of {_SCAN_CODES}"))
     occurred_at = offset = 0
     try:

@@ -19,7 +19,7 @@ Probe = Callable[[], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class ConsumerPolicy:
-    batch_size: int = 2000
+    batch_size: int = 5000
     fetch_timeout: float = 0.5
     attempts_before_split: int = 4
     backoff_base: float = 0.05

@@ -18,4 +18,4 @@ def project_package(
     if carrier is None:
         carrier = detect(tracking_number).carrier
     body = render_document(tracking_number, carrier, package, state)
-    return Projection(status=state.status.value, document=body, etag=etag_of(body))
+    return Projection(status=state.status, document=body, etag=etag_of(body))

@@ -6,57 +6,86 @@ city-level, and employee ids stay internal.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from hashlib import blake2b
-from typing import Any
 
 import msgspec
 
 from parcelstream.domain.packages import Address, Package
-from parcelstream.domain.scans import Location
+from parcelstream.domain.scans import Location, Scan
 from parcelstream.domain.status import STATUS_OF, PackageState, describe
-from parcelstream.domain.times import format_instant
 
+
+class City(msgspec.Struct):
+    city: str | None
+    region: str | None
+    country: str | None
+
+
+class Event(msgspec.Struct):
+    timestamp: datetime
+    status_code: str
+    status: str
+    exception_code: str | None
+    facility_id: str
+    location: City | None
+    description: str
+    after_delivery: bool
+
+
+class TrackingDocument(msgspec.Struct):
+    tracking_number: str
+    carrier: str | None
+    service_type: str | None
+    status: str
+    status_detail: str | None
+    last_location: City | None
+    origin: City | None
+    destination: City | None
+    estimated_delivery: None
+    last_updated: datetime | None
+    events: list[Event]
+    proof_of_delivery: None
+
+
+# Structs and aware datetimes go straight to RFC 3339 JSON in C; the processor renders every
+# changed package's whole history, so this is its hottest code.
 _encoder = msgspec.json.Encoder()
+_zones: dict[int, timezone] = {0: UTC}
 
 
 def render_document(
     tracking_number: str, carrier: str | None, package: Package | None, state: PackageState
 ) -> bytes:
-    events: list[dict[str, Any]] = [
-        {
-            "timestamp": format_instant(scan.occurred_at, scan.utc_offset),
-            "status_code": scan.status_code.value,
-            "status": STATUS_OF[scan.status_code].value,
-            "exception_code": scan.exception_code,
-            "facility_id": scan.facility_id,
-            "location": _city(scan.location),
-            "description": describe(scan),
-            "after_delivery": scan.dedup_key in state.after_delivery,
-        }
+    flagged = state.after_delivery
+    events = [
+        Event(
+            timestamp=_local_time(scan.occurred_at, scan.utc_offset),
+            status_code=scan.status_code,
+            status=STATUS_OF[scan.status_code],
+            exception_code=scan.exception_code,
+            facility_id=scan.facility_id,
+            location=_city(scan.location),
+            description=describe(scan),
+            after_delivery=bool(flagged) and scan.dedup_key in flagged,
+        )
         for scan in reversed(state.history)
     ]
-    if state.history:
-        newest = state.history[-1]
-        last_updated: str | None = format_instant(newest.occurred_at, newest.utc_offset)
-    elif package is not None:
-        last_updated = format_instant(package.registered_at)
-    else:
-        last_updated = None
     return _encoder.encode(
-        {
-            "tracking_number": tracking_number,
-            "carrier": carrier,
-            "service_type": package.service_type if package else None,
-            "status": state.status.value,
-            "status_detail": state.status_detail,
-            "last_location": _city(state.last_location),
-            "origin": _city(package.origin) if package else None,
-            "destination": _city(package.destination) if package else None,
-            "estimated_delivery": None,
-            "last_updated": last_updated,
-            "events": events,
-            "proof_of_delivery": None,
-        }
+        TrackingDocument(
+            tracking_number=tracking_number,
+            carrier=carrier,
+            service_type=package.service_type if package else None,
+            status=state.status,
+            status_detail=state.status_detail,
+            last_location=_city(state.last_location),
+            origin=_city(package.origin) if package else None,
+            destination=_city(package.destination) if package else None,
+            estimated_delivery=None,
+            last_updated=_last_updated(state.history, package),
+            events=events,
+            proof_of_delivery=None,
+        )
     )
 
 
@@ -64,7 +93,21 @@ def etag_of(body: bytes) -> str:
     return '"' + blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def _city(place: Location | Address | None) -> dict[str, str | None] | None:
+def _last_updated(history: tuple[Scan, ...], package: Package | None) -> datetime | None:
+    if history:
+        return _local_time(history[-1].occurred_at, history[-1].utc_offset)
+    return _local_time(package.registered_at, 0) if package is not None else None
+
+
+def _local_time(micros: int, offset_minutes: int) -> datetime:
+    zone = _zones.get(offset_minutes)
+    if zone is None:
+        zone = _zones.setdefault(offset_minutes, timezone(timedelta(minutes=offset_minutes)))
+    seconds, fraction = divmod(micros, 1_000_000)
+    return datetime.fromtimestamp(seconds, zone).replace(microsecond=fraction)
+
+
+def _city(place: Location | Address | None) -> City | None:
     if place is None or (place.city is None and place.region is None and place.country is None):
         return None
-    return {"city": place.city, "region": place.region, "country": place.country}
+    return City(place.city, place.region, place.country)

@@ -211,7 +211,7 @@ class SqliteLogConsumer:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = connect(self._path, check_same_thread=False)
+            self._conn = connect(self._path, check_same_thread=False, fsync_each_commit=False)
             with self._conn:
                 self._conn.execute(
                     "INSERT OR IGNORE INTO consumers (name, acked) VALUES (?, 0)", (self._name,)

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from parcelstream.domain.packages import Package
-from parcelstream.domain.scans import Location, Scan, ScanCode
+from parcelstream.domain.scans import SCAN_CODES, Location, Scan
 from parcelstream.storage.ports import (
     ApiKey,
     Applied,
@@ -47,10 +47,8 @@ CREATE TABLE IF NOT EXISTS scans (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS packages (
     tracking_number TEXT PRIMARY KEY,
-    version INTEGER NOT NULL DEFAULT 0,
-    status TEXT,
-    registered_at INTEGER,
-    master BLOB
+    registered_at INTEGER NOT NULL,
+    master BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS documents (
     tracking_number TEXT PRIMARY KEY,
@@ -77,7 +75,12 @@ _UPSERT_PACKAGE = """
 INSERT INTO packages (tracking_number, registered_at, master) VALUES (?, ?, ?)
 ON CONFLICT (tracking_number) DO UPDATE SET registered_at = excluded.registered_at,
     master = excluded.master
-WHERE excluded.registered_at >= COALESCE(packages.registered_at, 0)
+WHERE excluded.registered_at >= packages.registered_at
+"""
+# The package's current document version and master data (either may be missing), in one read.
+_SELECT_CURRENT = """
+SELECT (SELECT version FROM documents WHERE tracking_number = ?1),
+       (SELECT master FROM packages WHERE tracking_number = ?1)
 """
 
 _package_encoder = msgspec.msgpack.Encoder()
@@ -131,18 +134,11 @@ class SqliteState:
                     new_scans += 1
                     changed.add(scan.tracking_number)
             for tn in sorted(changed):
-                conn.execute("INSERT OR IGNORE INTO packages (tracking_number) VALUES (?)", (tn,))
-                version, master = conn.execute(
-                    "SELECT version, master FROM packages WHERE tracking_number = ?", (tn,)
-                ).fetchone()
+                version, master = conn.execute(_SELECT_CURRENT, (tn,)).fetchone()
                 package = _package_decoder.decode(master) if master is not None else None
                 history = [_scan_from_row(r) for r in conn.execute(_SELECT_HISTORY, (tn,))]
                 projection = project(tn, package, history)
-                version += 1
-                conn.execute(
-                    "UPDATE packages SET version = ?, status = ? WHERE tracking_number = ?",
-                    (version, projection.status, tn),
-                )
+                version = (version or 0) + 1
                 conn.execute(
                     "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
                     (tn, version, projection.status, projection.etag, projection.document),
@@ -168,12 +164,10 @@ class SqliteState:
             .execute("SELECT master FROM packages WHERE tracking_number = ?", (tracking_number,))
             .fetchone()
         )
-        if row is None or row[0] is None:
-            return None
-        return _package_decoder.decode(row[0])
+        return None if row is None else _package_decoder.decode(row[0])
 
     async def ping(self) -> None:
-        self._reader().execute("SELECT 1 FROM packages LIMIT 1").fetchall()
+        self._reader().execute("SELECT 1 FROM documents LIMIT 1").fetchall()
 
     # -- ReadModel -------------------------------------------------------------------------
 
@@ -255,7 +249,7 @@ def _scan_row(scan: Scan) -> tuple[object, ...]:
         scan.tracking_number,
         scan.occurred_at,
         scan.facility_id,
-        scan.status_code.value,
+        scan.status_code,
         scan.utc_offset,
         scan.exception_code,
         scan.employee_id,
@@ -281,7 +275,7 @@ def _scan_from_row(row: Any) -> Scan:
         facility_id=facility,
         occurred_at=at,
         utc_offset=offset,
-        status_code=ScanCode(code),
+        status_code=SCAN_CODES[code],
         exception_code=exc,
         employee_id=employee,
         location=location,
