@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     log_url: str | None = Field(
         None, description="Event log; unset means a SQLite append-only log in data_dir."
     )
+    redis_url: str | None = Field(
+        None, description="Read model cache for lookups (scaled out); unset means none."
+    )
     max_batch_scans: int = Field(5000, description="Most scans one POST /v1/scans may carry.")
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted.")
     processor_batch_size: int = Field(5000, description="Log records the processor takes at once.")

@@ -36,7 +36,10 @@ class Processor:
             if scans or packages:
                 await self._ledger.apply(scans, packages, project_package)
 
-        await run_consumer(consumer, handle, stop, probe=self._ledger.ping, policy=self._policy)
+        try:
+            await run_consumer(consumer, handle, stop, probe=self._ledger.ping, policy=self._policy)
+        finally:
+            await consumer.close()
 
     @staticmethod
     async def _decode(

@@ -52,6 +52,8 @@ class LogConsumer(Protocol):
         """Park a record that can never be processed, so it does not come back forever."""
         ...
 
+    async def close(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Projection:
@@ -96,6 +98,22 @@ class StoredDocument:
 
 
 class ReadModel(Protocol):
+    async def document(self, tracking_number: str) -> StoredDocument | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedDocument:
+    tracking_number: str
+    version: int
+    """Grows with every change of the package; a store never replaces a newer version."""
+    document: StoredDocument
+
+
+class DocumentSink(Protocol):
+    """A fast copy of the documents (Redis), fed after the ledger commits; may lag or be empty."""
+
+    async def put_documents(self, documents: Sequence[VersionedDocument]) -> None: ...
+
     async def document(self, tracking_number: str) -> StoredDocument | None: ...
 
 

@@ -1,35 +1,46 @@
-"""Each port's contract suite runs against every adapter; issue-3 back ends join the params."""
+"""Each port's contract suite runs against every adapter; each back end's setup lives in
+tests/backends/ and every test gets its own file, database, key prefix or stream."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
-from parcelstream.storage.sqlite.log import SqliteEventLog
-from parcelstream.storage.sqlite.state import SqliteState
+from parcelstream.storage.ports import EventLog, KeyStore, PackageLedger, ReadModel
+from tests.backends.sqlite import sqlite_logs, sqlite_state
 
-LogFactory = Callable[[], SqliteEventLog]
+LogFactory = Callable[[], EventLog]
 
 
-@pytest.fixture(params=["sqlite"])
+class StateStore(PackageLedger, ReadModel, KeyStore, Protocol):
+    """What the state adapters implement together."""
+
+
+def _log_backends() -> dict[str, Callable[[Path], AbstractAsyncContextManager[LogFactory]]]:
+    backends: dict[str, Callable[[Path], AbstractAsyncContextManager[LogFactory]]] = {
+        "sqlite": sqlite_logs
+    }
+    return backends
+
+
+def _state_backends() -> dict[str, Callable[[Path], AbstractAsyncContextManager[Any]]]:
+    backends: dict[str, Callable[[Path], AbstractAsyncContextManager[Any]]] = {
+        "sqlite": sqlite_state
+    }
+    return backends
+
+
+@pytest.fixture(params=sorted(_log_backends()))
 async def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LogFactory]:
-    """A factory, so a test can reopen the same log as a restarted process would."""
-    opened: list[SqliteEventLog] = []
-
-    def factory() -> SqliteEventLog:
-        event_log = SqliteEventLog(tmp_path / "log.db")
-        opened.append(event_log)
-        return event_log
-
-    yield factory
-    for event_log in opened:
-        await event_log.close()
+    async with _log_backends()[request.param](tmp_path) as factory:
+        yield factory
 
 
-@pytest.fixture(params=["sqlite"])
-async def state(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteState]:
-    store = SqliteState(tmp_path / "state.db", cache_size=100)
-    yield store
-    await store.close()
+@pytest.fixture(params=sorted(_state_backends()))
+async def state(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
+    async with _state_backends()[request.param](tmp_path) as store:
+        yield store

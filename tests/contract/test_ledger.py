@@ -5,7 +5,7 @@ from __future__ import annotations
 from parcelstream.domain.packages import Address, Package
 from parcelstream.domain.scans import Location, Scan, ScanCode
 from parcelstream.storage.ports import Projection
-from parcelstream.storage.sqlite.state import SqliteState
+from tests.contract.conftest import StateStore
 
 TN = "1Z5R89390357567127"
 OTHER = "1Z879E930346834440"
@@ -35,7 +35,7 @@ class Recorder:
         return Projection(status="IN_TRANSIT", document=body, etag=f'"{len(history)}"')
 
 
-async def test_new_scans_are_stored_and_projected(state: SqliteState) -> None:
+async def test_new_scans_are_stored_and_projected(state: StateStore) -> None:
     project = Recorder()
     applied = await state.apply([scan(minute=1), scan(minute=2), scan(OTHER)], [], project)
     assert (applied.new_scans, applied.changed_packages) == (3, 2)
@@ -53,7 +53,7 @@ async def test_new_scans_are_stored_and_projected(state: SqliteState) -> None:
     )
 
 
-async def test_resent_scans_change_nothing(state: SqliteState) -> None:
+async def test_resent_scans_change_nothing(state: StateStore) -> None:
     await state.apply([scan(minute=1)], [], Recorder())
     project = Recorder()
     applied = await state.apply([scan(minute=1), scan(minute=1)], [], project)
@@ -62,7 +62,7 @@ async def test_resent_scans_change_nothing(state: SqliteState) -> None:
     assert len(await state.history(TN)) == 1
 
 
-async def test_history_round_trips_every_field(state: SqliteState) -> None:
+async def test_history_round_trips_every_field(state: StateStore) -> None:
     original = Scan(
         TN, "MEM-HUB", 1_795_000_000_123_456, 330, ScanCode.EXCEPTION, "DAMAGED", "E7", None
     )
@@ -70,7 +70,7 @@ async def test_history_round_trips_every_field(state: SqliteState) -> None:
     assert await state.history(TN) == [original]
 
 
-async def test_projector_sees_master_data_and_full_history(state: SqliteState) -> None:
+async def test_projector_sees_master_data_and_full_history(state: StateStore) -> None:
     package = Package(
         TN, registered_at=10, service_type="GROUND", destination=Address(city="Atlanta")
     )
@@ -84,7 +84,7 @@ async def test_projector_sees_master_data_and_full_history(state: SqliteState) -
     assert await state.package(TN) == package
 
 
-async def test_older_registration_never_replaces_a_newer_one(state: SqliteState) -> None:
+async def test_older_registration_never_replaces_a_newer_one(state: StateStore) -> None:
     newer = Package(TN, registered_at=20, service_type="EXPRESS")
     older = Package(TN, registered_at=10, service_type="GROUND")
     await state.apply([], [newer], Recorder())
@@ -92,7 +92,7 @@ async def test_older_registration_never_replaces_a_newer_one(state: SqliteState)
     assert await state.package(TN) == newer
 
 
-async def test_scan_for_an_unregistered_number_creates_the_package(state: SqliteState) -> None:
+async def test_scan_for_an_unregistered_number_creates_the_package(state: StateStore) -> None:
     project = Recorder()
     await state.apply([scan(OTHER)], [], project)
     assert project.calls[0][1] is None
@@ -100,11 +100,11 @@ async def test_scan_for_an_unregistered_number_creates_the_package(state: Sqlite
     assert await state.document(OTHER) is not None
 
 
-async def test_unknown_document_is_none(state: SqliteState) -> None:
+async def test_unknown_document_is_none(state: StateStore) -> None:
     assert await state.document("1Z410E7W0392751591") is None
 
 
-async def test_document_reflects_the_latest_change(state: SqliteState) -> None:
+async def test_document_reflects_the_latest_change(state: StateStore) -> None:
     await state.apply([scan(minute=1)], [], Recorder())
     assert (await state.document(TN)) is not None  # now cached
     await state.apply([scan(minute=2)], [], Recorder())
@@ -113,7 +113,7 @@ async def test_document_reflects_the_latest_change(state: SqliteState) -> None:
     assert document.etag == '"2"'
 
 
-async def test_keys_are_found_by_hash(state: SqliteState) -> None:
+async def test_keys_are_found_by_hash(state: StateStore) -> None:
     await state.add_key("k1", "scanner", ["scans:write"], "hash-1")
     key = await state.find_key("hash-1")
     assert key is not None
@@ -122,5 +122,5 @@ async def test_keys_are_found_by_hash(state: SqliteState) -> None:
     assert await state.find_key("hash-2") is None
 
 
-async def test_ping_answers(state: SqliteState) -> None:
+async def test_ping_answers(state: StateStore) -> None:
     await state.ping()

@@ -272,7 +272,7 @@ class SqliteLogConsumer:
                 (self._name, delivery.position, reason, delivery.payload, _now_us()),
             )
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
