@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import pytest
 
 from parcelstream.storage.ports import EventLog, KeyStore, PackageLedger, ReadModel
+from tests.backends.postgres import postgres_state
 from tests.backends.sqlite import sqlite_logs, sqlite_state
 
 LogFactory = Callable[[], EventLog]
@@ -29,7 +30,8 @@ def _log_backends() -> dict[str, Callable[[Path], AbstractAsyncContextManager[Lo
 
 def _state_backends() -> dict[str, Callable[[Path], AbstractAsyncContextManager[Any]]]:
     backends: dict[str, Callable[[Path], AbstractAsyncContextManager[Any]]] = {
-        "sqlite": sqlite_state
+        "sqlite": sqlite_state,
+        "postgres": postgres_state,
     }
     return backends
 

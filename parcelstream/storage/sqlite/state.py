@@ -15,17 +15,21 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-
-import msgspec
 
 from parcelstream.domain.packages import Package
-from parcelstream.domain.scans import SCAN_CODES, Location, Scan
+from parcelstream.domain.scans import Scan
 from parcelstream.storage.ports import (
     ApiKey,
     Applied,
     Projector,
     StoredDocument,
+)
+from parcelstream.storage.rows import (
+    SCAN_COLUMNS,
+    decode_package,
+    encode_package,
+    scan_from_row,
+    scan_row,
 )
 from parcelstream.storage.sqlite.cache import DocumentCache
 from parcelstream.storage.sqlite.connection import connect
@@ -67,10 +71,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 
 _INSERT_SCAN = "INSERT OR IGNORE INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_SELECT_HISTORY = (
-    "SELECT tracking_number, occurred_at, facility_id, status_code, utc_offset, exception_code,"
-    " employee_id, city, region, postal_code, country FROM scans WHERE tracking_number = ?"
-)
+_SELECT_HISTORY = f"SELECT {SCAN_COLUMNS} FROM scans WHERE tracking_number = ?"
 _UPSERT_PACKAGE = """
 INSERT INTO packages (tracking_number, registered_at, master) VALUES (?, ?, ?)
 ON CONFLICT (tracking_number) DO UPDATE SET registered_at = excluded.registered_at,
@@ -82,9 +83,6 @@ _SELECT_CURRENT = """
 SELECT (SELECT version FROM documents WHERE tracking_number = ?1),
        (SELECT master FROM packages WHERE tracking_number = ?1)
 """
-
-_package_encoder = msgspec.msgpack.Encoder()
-_package_decoder = msgspec.msgpack.Decoder(Package)
 
 
 class SqliteState:
@@ -124,19 +122,19 @@ class SqliteState:
                     (
                         registered.tracking_number,
                         registered.registered_at,
-                        _package_encoder.encode(registered),
+                        encode_package(registered),
                     ),
                 )
                 if cur.rowcount:
                     changed.add(registered.tracking_number)
             for scan in scans:
-                if conn.execute(_INSERT_SCAN, _scan_row(scan)).rowcount:
+                if conn.execute(_INSERT_SCAN, scan_row(scan)).rowcount:
                     new_scans += 1
                     changed.add(scan.tracking_number)
             for tn in sorted(changed):
                 version, master = conn.execute(_SELECT_CURRENT, (tn,)).fetchone()
-                package = _package_decoder.decode(master) if master is not None else None
-                history = [_scan_from_row(r) for r in conn.execute(_SELECT_HISTORY, (tn,))]
+                package = decode_package(master) if master is not None else None
+                history = [scan_from_row(r) for r in conn.execute(_SELECT_HISTORY, (tn,))]
                 projection = project(tn, package, history)
                 version = (version or 0) + 1
                 conn.execute(
@@ -156,7 +154,7 @@ class SqliteState:
 
     async def history(self, tracking_number: str) -> list[Scan]:
         rows = self._reader().execute(_SELECT_HISTORY, (tracking_number,)).fetchall()
-        return [_scan_from_row(r) for r in rows]
+        return [scan_from_row(r) for r in rows]
 
     async def package(self, tracking_number: str) -> Package | None:
         row = (
@@ -164,7 +162,7 @@ class SqliteState:
             .execute("SELECT master FROM packages WHERE tracking_number = ?", (tracking_number,))
             .fetchone()
         )
-        return None if row is None else _package_decoder.decode(row[0])
+        return None if row is None else decode_package(row[0])
 
     async def ping(self) -> None:
         self._reader().execute("SELECT 1 FROM documents LIMIT 1").fetchall()
@@ -241,42 +239,3 @@ class SqliteState:
             conn = connect(self._path)
             self._readers.conn = conn
         return conn
-
-
-def _scan_row(scan: Scan) -> tuple[object, ...]:
-    loc = scan.location or _NO_LOCATION
-    return (
-        scan.tracking_number,
-        scan.occurred_at,
-        scan.facility_id,
-        scan.status_code,
-        scan.utc_offset,
-        scan.exception_code,
-        scan.employee_id,
-        loc.city,
-        loc.region,
-        loc.postal_code,
-        loc.country,
-    )
-
-
-_NO_LOCATION = Location()
-
-
-def _scan_from_row(row: Any) -> Scan:
-    tn, at, facility, code, offset, exc, employee, city, region, postal, country = row
-    location = (
-        Location(city, region, postal, country)
-        if city is not None or region is not None or postal is not None or country is not None
-        else None
-    )
-    return Scan(
-        tracking_number=tn,
-        facility_id=facility,
-        occurred_at=at,
-        utc_offset=offset,
-        status_code=SCAN_CODES[code],
-        exception_code=exc,
-        employee_id=employee,
-        location=location,
-    )

@@ -1,0 +1,1 @@
+"""Scaled-out state on PostgreSQL (asyncpg): history, master data, documents and keys."""

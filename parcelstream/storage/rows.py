@@ -1,0 +1,64 @@
+"""How scans and master data are laid out in relational rows, shared by the SQL adapters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from parcelstream.domain.packages import Package
+from parcelstream.domain.scans import SCAN_CODES, Location, Scan
+
+SCAN_COLUMNS = (
+    "tracking_number, occurred_at, facility_id, status_code, utc_offset, exception_code,"
+    " employee_id, city, region, postal_code, country"
+)
+
+_package_encoder = msgspec.msgpack.Encoder()
+_package_decoder = msgspec.msgpack.Decoder(Package)
+_NO_LOCATION = Location()
+
+
+def scan_row(scan: Scan) -> tuple[Any, ...]:
+    """The scan as a row, columns in SCAN_COLUMNS order."""
+    loc = scan.location or _NO_LOCATION
+    return (
+        scan.tracking_number,
+        scan.occurred_at,
+        scan.facility_id,
+        scan.status_code,
+        scan.utc_offset,
+        scan.exception_code,
+        scan.employee_id,
+        loc.city,
+        loc.region,
+        loc.postal_code,
+        loc.country,
+    )
+
+
+def scan_from_row(row: Any) -> Scan:
+    tn, at, facility, code, offset, exc, employee, city, region, postal, country = row
+    location = (
+        Location(city, region, postal, country)
+        if city is not None or region is not None or postal is not None or country is not None
+        else None
+    )
+    return Scan(
+        tracking_number=tn,
+        facility_id=facility,
+        occurred_at=at,
+        utc_offset=offset,
+        status_code=SCAN_CODES[code],
+        exception_code=exc,
+        employee_id=employee,
+        location=location,
+    )
+
+
+def encode_package(package: Package) -> bytes:
+    return _package_encoder.encode(package)
+
+
+def decode_package(blob: bytes) -> Package:
+    return _package_decoder.decode(blob)
