@@ -8,6 +8,7 @@ import os
 import random
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,12 +19,13 @@ _SERVERS = pytest.StashKey[list[Server]]()
 
 @pytest.fixture
 def server_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerFactory]:
-    """`make(name="server")` -> a Server (not started) over tmp_path/<name>, logging to
-    tmp_path/<name>.log. Reuse the returned object to restart on the same folder and port."""
+    """`make(name="server", **options)` -> a Server (not started) over tmp_path/<name>, logging
+    to tmp_path/<name>.log; options go to Server (command, env). Reuse the returned object to
+    restart on the same folder and port."""
     servers = request.node.stash.setdefault(_SERVERS, [])
 
-    def make(name: str = "server") -> Server:
-        server = Server(tmp_path / name, tmp_path / f"{name}.log")
+    def make(name: str = "server", **options: Any) -> Server:
+        server = Server(tmp_path / name, tmp_path / f"{name}.log", **options)
         servers.append(server)
         return server
 

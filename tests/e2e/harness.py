@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -37,13 +37,20 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def create_key(data_dir: Path, name: str, *scopes: str) -> str:
+def create_key(
+    data_dir: Path, name: str, *scopes: str, env: Mapping[str, str] | None = None
+) -> str:
     """`parcelstream keys create`; the key is the last line of stdout."""
     command = [*_CLI, "keys", "create", "--name", name, "--data", str(data_dir)]
     for scope in scopes:
         command += ["--scope", scope]
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=60, env=child_env(), check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**child_env(), **(env or {})},
+        check=False,
     )
     if done.returncode != 0:
         raise AssertionError(
@@ -60,10 +67,23 @@ class ServerError(AssertionError):
 
 
 class Server:
-    def __init__(self, data_dir: Path, log_path: Path, port: int | None = None) -> None:
+    """`serve` by default; `command=("api",)` or `("processor",)` with back-end URLs in `env`
+    for the scaled-out shape (a processor has no HTTP port: it is ready once it logs so)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        port: int | None = None,
+        *,
+        command: Sequence[str] = ("serve",),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = port or free_port()
+        self.command = tuple(command)
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self._log_offset = 0
@@ -83,16 +103,10 @@ class Server:
             raise ServerError("the server is already running")
         self.starts += 1
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            *_CLI,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--data",
-            str(self.data_dir),
-        ]
+        http = self.command[0] != "processor"
+        command = [*_CLI, *self.command, "--data", str(self.data_dir)]
+        if http:
+            command += ["--host", "127.0.0.1", "--port", str(self.port)]
         with self.log_path.open("ab") as log:
             self._log_offset = log.tell()
             log.write(f"===== start #{self.starts}: {' '.join(command)}\n".encode())
@@ -102,10 +116,13 @@ class Server:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=child_env(),
+                env={**child_env(), **self.env},
                 cwd=self.data_dir,
             )
         deadline = time.monotonic() + timeout
+        if not http:
+            self._wait_for_log("processor running", deadline)
+            return
         with httpx.Client(timeout=2.0) as client:
             while True:
                 code = self.process.poll()
@@ -121,6 +138,15 @@ class Server:
                 if time.monotonic() > deadline:
                     raise ServerError(f"/healthz did not answer within {timeout}s")
                 time.sleep(0.05)
+
+    def _wait_for_log(self, text: str, deadline: float) -> None:
+        assert self.process is not None
+        while text not in self.log_text(since_last_start=True):
+            if self.process.poll() is not None:
+                raise ServerError(f"{self.command[0]} exited while starting:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise ServerError(f"{self.command[0]} did not log {text!r} in time")
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would; returns once the process is gone."""
