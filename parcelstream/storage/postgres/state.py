@@ -46,6 +46,8 @@ from parcelstream.storage.urls import mask_password, split_options
 
 log = logging.getLogger(__name__)
 
+_CACHE_CHUNK = 500
+
 _ENSURE_PACKAGES = """
 INSERT INTO packages (tracking_number)
 SELECT t FROM unnest($1::text[]) AS t ORDER BY t
@@ -172,9 +174,8 @@ class PostgresState:
         ]
 
     async def _feed_cache(self, documents: list[VersionedDocument], outbox_id: int) -> None:
-        assert self._cache is not None
         try:
-            await self._cache.put_documents(documents)
+            await self._put_in_cache(documents)
         except Exception as exc:
             # The outbox row stays; sync_cache retries once the cache answers again.
             log.warning("read-model cache write failed, left for sync: %r", exc)
@@ -194,10 +195,16 @@ class PostgresState:
         synced = 0
         for outbox_id, numbers in rows:
             documents = await self._versioned(numbers)
-            await self._cache.put_documents(documents)
+            await self._put_in_cache(documents)
             await self._pool.execute("DELETE FROM cache_outbox WHERE id = $1", outbox_id)
             synced += len(documents)
         return synced
+
+    async def _put_in_cache(self, documents: list[VersionedDocument]) -> None:
+        # Modest pipelines: a lookup-sized socket timeout must hold for each of them.
+        assert self._cache is not None
+        for start in range(0, len(documents), _CACHE_CHUNK):
+            await self._cache.put_documents(documents[start : start + _CACHE_CHUNK])
 
     async def history(self, tracking_number: str) -> list[Scan]:
         rows = await self._pool.fetch(
