@@ -1,9 +1,10 @@
-"""The `parcelstream` command: serve, keys."""
+"""The `parcelstream` command: serve, api, processor, migrate, keys, rebuild-read-model."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -22,6 +23,8 @@ app.add_typer(keys_app, name="keys")
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="Folder for embedded state (default ./data).")
 ]
+HostOption = Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")]
+PortOption = Annotated[int | None, typer.Option(help="Listen port (default 8000).")]
 
 
 def _settings(data: Path | None, **overrides: object) -> Settings:
@@ -32,43 +35,92 @@ def _settings(data: Path | None, **overrides: object) -> Settings:
     return settings.model_copy(update=changes)
 
 
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port (default 8000).")] = None,
-    data: DataOption = None,
-) -> None:
-    """Run everything embedded in one process: API and processor, state under --data."""
-    import uvicorn
-
-    from parcelstream.api.app import create_app
-
-    settings = _settings(data, host=host, port=port)
-    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal against the handler
-    # it found; this one turns that asked-for stop into a successful exit.
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, _exit_after_graceful_stop)
+def _logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    typer.echo(
-        f"parcelstream serving on http://{settings.host}:{settings.port}"
-        f" (data in {settings.data_dir})"
-    )
-    uvicorn.run(
-        create_app(settings, with_processor=True),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        loop="auto",
-        http="auto",
-        timeout_graceful_shutdown=20,
     )
 
 
 def _exit_after_graceful_stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+def _run_http(settings: Settings, target: object, *, workers: int = 1) -> None:
+    import uvicorn
+
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal against the handler
+    # it found; this one turns that asked-for stop into a successful exit.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _exit_after_graceful_stop)
+    uvicorn.run(
+        target,  # type: ignore[arg-type]
+        factory=isinstance(target, str),
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None, data: DataOption = None) -> None:
+    """Run everything in one process: API and processor, state under --data."""
+    from parcelstream.api.app import create_app
+
+    settings = _settings(data, host=host, port=port)
+    _logging()
+    typer.echo(
+        f"parcelstream serving on http://{settings.host}:{settings.port}"
+        f" (data in {settings.data_dir})"
+    )
+    _run_http(settings, create_app(settings, with_processor=True))
+
+
+@app.command()
+def api(
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    data: DataOption = None,
+) -> None:
+    """Run the HTTP API only (scaled out: run the processor separately), in N worker processes."""
+    settings = _settings(data, host=host, port=port)
+    # Workers build their own app from the environment, so the options travel that way.
+    os.environ["PARCELSTREAM_DATA_DIR"] = str(settings.data_dir)
+    _logging()
+    typer.echo(f"parcelstream api on http://{settings.host}:{settings.port}, {workers} workers")
+    _run_http(settings, "parcelstream.api.app:api_from_environment", workers=workers)
+
+
+@app.command()
+def processor(data: DataOption = None) -> None:
+    """Consume the event log into history, status and documents. Run any number at once."""
+    from parcelstream.processes import run_processor
+
+    _logging()
+    asyncio.run(run_processor(_settings(data)))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the PostgreSQL schema up to date (idempotent; safe from several processes)."""
+    from parcelstream.processes import run_migrations
+
+    _logging()
+    applied = asyncio.run(run_migrations(_settings(None)))
+    typer.echo(f"applied {', '.join(applied)}" if applied else "schema up to date")
+
+
+@app.command("rebuild-read-model")
+def rebuild_read_model() -> None:
+    """Refill Redis with every tracking document from PostgreSQL (after Redis lost its data)."""
+    from parcelstream.processes import rebuild_read_model as rebuild
+
+    _logging()
+    copied = asyncio.run(rebuild(_settings(None)))
+    typer.echo(f"copied {copied} documents to Redis")
 
 
 @keys_app.command("create")
@@ -88,7 +140,7 @@ def keys_create(
         raise typer.BadParameter(f"unknown scope {', '.join(unknown)}; one of {', '.join(SCOPES)}")
 
     async def create() -> str:
-        backends = open_backends(_settings(data))
+        backends = await open_backends(_settings(data))
         try:
             return await create_key(backends.keys, name, scope)
         finally:

@@ -1,4 +1,8 @@
-"""The one place that turns settings into concrete adapters (by URL scheme)."""
+"""The one place that turns settings into concrete adapters, chosen by URL scheme.
+
+No URL means the embedded default (SQLite files in the data folder). Adapters are imported only
+when chosen, so the embedded shape never loads a driver it does not use.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from parcelstream.settings import Settings
 from parcelstream.storage.ports import EventLog, KeyStore, PackageLedger, ReadModel
+from parcelstream.storage.urls import mask_password
 
 log = logging.getLogger(__name__)
 
@@ -27,73 +32,149 @@ class Backends:
     keys: KeyStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     maintenance: list[Job] = field(default_factory=list)
+    """Background upkeep for processes that run the pipeline (log trimming, cache repair)."""
     description: str = ""
 
     async def close(self) -> None:
         for close in reversed(self.closers):
-            await close()
+            with contextlib.suppress(Exception):
+                await close()
 
 
-_DATABASE_SCHEMES: dict[str, str] = {}
-_LOG_SCHEMES: dict[str, str] = {}
+_SCHEMES = {
+    "PARCELSTREAM_DATABASE_URL": ("postgresql", "postgres"),
+    "PARCELSTREAM_LOG_URL": ("nats",),
+    "PARCELSTREAM_REDIS_URL": ("redis", "rediss"),
+}
 
 
-def open_backends(settings: Settings) -> Backends:
-    _check_scheme("PARCELSTREAM_DATABASE_URL", settings.database_url, _DATABASE_SCHEMES)
-    _check_scheme("PARCELSTREAM_LOG_URL", settings.log_url, _LOG_SCHEMES)
-    return _embedded(settings)
+def check_settings(settings: Settings) -> None:
+    """Refuse unknown schemes and impossible combinations before anything connects."""
+    for setting, url in (
+        ("PARCELSTREAM_DATABASE_URL", settings.database_url),
+        ("PARCELSTREAM_LOG_URL", settings.log_url),
+        ("PARCELSTREAM_REDIS_URL", settings.redis_url),
+    ):
+        _check_scheme(setting, url, _SCHEMES[setting])
+    if settings.redis_url and not settings.database_url:
+        raise ValueError(
+            "PARCELSTREAM_REDIS_URL needs PARCELSTREAM_DATABASE_URL: Redis caches the documents"
+            " PostgreSQL holds"
+        )
 
 
-def _embedded(settings: Settings) -> Backends:
-    from parcelstream.storage.sqlite.log import SqliteEventLog
-    from parcelstream.storage.sqlite.state import SqliteState
-
-    data = settings.data_dir
-    state = SqliteState(data / "state.db", cache_size=settings.document_cache_size)
-    event_log = SqliteEventLog(
-        data / "log.db", retention_seconds=settings.log_retention_hours * 3600
-    )
-
-    async def trim_log(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                removed = await asyncio.to_thread(event_log.trim)
-                if removed:
-                    log.info("trimmed %d processed records from the event log", removed)
-            except Exception:
-                log.exception("trimming the event log failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 600)
-
+async def open_backends(settings: Settings) -> Backends:
+    check_settings(settings)
+    closers: list[Callable[[], Awaitable[None]]] = []
+    maintenance: list[Job] = []
+    try:
+        event_log, log_text = await _open_log(settings, closers, maintenance)
+        stores, state_text = await _open_state(settings, closers, maintenance)
+    except BaseException:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                await close()
+        raise
+    ledger, read_model, keys = stores
     return Backends(
         log=event_log,
-        ledger=state,
-        read_model=state,
-        keys=state,
-        closers=[state.close, event_log.close],
-        maintenance=[trim_log],
-        description=f"embedded (SQLite in {data.resolve()})",
+        ledger=ledger,
+        read_model=read_model,
+        keys=keys,
+        closers=closers,
+        maintenance=maintenance,
+        description=f"{log_text}; {state_text}",
     )
 
 
-def _check_scheme(setting: str, url: str | None, known: dict[str, str]) -> None:
+async def _open_log(
+    settings: Settings, closers: list[Callable[[], Awaitable[None]]], maintenance: list[Job]
+) -> tuple[EventLog, str]:
+    if settings.log_url:
+        from parcelstream.storage.nats import NatsEventLog
+
+        nats_log = await NatsEventLog.connect(settings.log_url)
+        closers.append(nats_log.close)
+        return nats_log, f"event log on NATS JetStream ({mask_password(settings.log_url)})"
+
+    from parcelstream.storage.sqlite.log import SqliteEventLog
+
+    sqlite_log = SqliteEventLog(
+        settings.data_dir / "log.db", retention_seconds=settings.log_retention_hours * 3600
+    )
+    closers.append(sqlite_log.close)
+
+    async def trim_log(stop: asyncio.Event) -> None:
+        await _every(
+            600, stop, "trimming the event log", lambda: asyncio.to_thread(sqlite_log.trim)
+        )
+
+    maintenance.append(trim_log)
+    return sqlite_log, f"event log in {settings.data_dir.resolve() / 'log.db'}"
+
+
+async def _open_state(
+    settings: Settings, closers: list[Callable[[], Awaitable[None]]], maintenance: list[Job]
+) -> tuple[tuple[PackageLedger, ReadModel, KeyStore], str]:
+    if not settings.database_url:
+        from parcelstream.storage.sqlite.state import SqliteState
+
+        sqlite_state = SqliteState(
+            settings.data_dir / "state.db", cache_size=settings.document_cache_size
+        )
+        closers.append(sqlite_state.close)
+        text = f"state in {settings.data_dir.resolve() / 'state.db'}"
+        return (sqlite_state, sqlite_state, sqlite_state), text
+
+    from parcelstream.storage.postgres.state import PostgresState
+
+    text = f"state on PostgreSQL ({mask_password(settings.database_url)})"
+    if not settings.redis_url:
+        postgres = await PostgresState.connect(settings.database_url)
+        closers.append(postgres.close)
+        return (postgres, postgres, postgres), text
+
+    from parcelstream.storage.read_through import ReadThroughModel
+    from parcelstream.storage.redis import RedisDocuments
+
+    redis = RedisDocuments.from_url(settings.redis_url)
+    closers.append(redis.close)
+    postgres = await PostgresState.connect(settings.database_url, cache=redis)
+    closers.append(postgres.close)
+
+    async def sync_cache(stop: asyncio.Event) -> None:
+        await _every(2, stop, "repairing the read-model cache", postgres.sync_cache)
+
+    maintenance.append(sync_cache)
+    read_model = ReadThroughModel(redis, postgres)
+    closers.append(read_model.close)  # closed first: its pending write-backs need Redis
+    text += f", lookups through Redis ({mask_password(settings.redis_url)})"
+    return (postgres, read_model, postgres), text
+
+
+async def _every(
+    seconds: float, stop: asyncio.Event, what: str, work: Callable[[], Awaitable[int]]
+) -> None:
+    while not stop.is_set():
+        try:
+            done = await work()
+            if done:
+                log.info("%s: %d", what, done)
+        except Exception as exc:
+            log.warning("%s failed: %r", what, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _check_scheme(setting: str, url: str | None, known: tuple[str, ...]) -> None:
     if not url:
         return
     scheme = urlsplit(url).scheme
     if scheme in known:
         return
-    offered = sorted(known) or ["(none yet: leave it unset for the embedded back end)"]
-    guess = difflib.get_close_matches(scheme, list(known), n=1)
+    guess = difflib.get_close_matches(scheme, list(known), n=1, cutoff=0.4)
     hint = f" Did you mean {guess[0]}://?" if guess else ""
     raise ValueError(
         f"{setting}={mask_password(url)}: unknown scheme {scheme!r}; supported: "
-        f"{', '.join(offered)}.{hint}"
+        f"{', '.join(known)}, or unset for the embedded back end.{hint}"
     )
-
-
-def mask_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))

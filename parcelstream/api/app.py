@@ -42,19 +42,10 @@ def wall_clock_us() -> int:
 def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        backends = open_backends(settings)
+        backends = await open_backends(settings)
         app.state.services = build_services(settings, backends)
         stop = asyncio.Event()
-        jobs: list[asyncio.Task[None]] = [
-            asyncio.create_task(job(stop)) for job in backends.maintenance
-        ]
-        if with_processor:
-            processor = Processor(
-                backends.log,
-                backends.ledger,
-                policy=ConsumerPolicy(batch_size=settings.processor_batch_size),
-            )
-            jobs.append(asyncio.create_task(processor.run(stop), name="processor"))
+        jobs = start_pipeline(settings, backends, stop) if with_processor else []
         log.info("parcelstream ready: %s", backends.description)
         try:
             yield
@@ -80,6 +71,25 @@ def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
         },
         lifespan=lifespan,
     )
+
+
+def start_pipeline(
+    settings: Settings, backends: Backends, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """The processor and the upkeep of the stores it writes, until `stop` is set."""
+    processor = Processor(
+        backends.log,
+        backends.ledger,
+        policy=ConsumerPolicy(batch_size=settings.processor_batch_size),
+    )
+    jobs = [asyncio.create_task(job(stop)) for job in backends.maintenance]
+    jobs.append(asyncio.create_task(processor.run(stop), name="processor"))
+    return jobs
+
+
+def api_from_environment() -> Starlette:
+    """The app for `parcelstream api` workers: settings from PARCELSTREAM_*, no processor."""
+    return create_app(Settings(), with_processor=False)
 
 
 def build_services(settings: Settings, backends: Backends) -> Services:

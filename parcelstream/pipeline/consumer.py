@@ -49,7 +49,13 @@ async def run_consumer(
         if not batch:
             continue
         if await _handle(consumer, handle, batch, stop, probe, policy):
-            await consumer.ack(batch)
+            try:
+                await consumer.ack(batch)
+            except Exception:
+                # Unacknowledged records come back and are applied again, which changes nothing.
+                log.exception(
+                    "acknowledging a batch of %d failed; it will be redelivered", len(batch)
+                )
 
 
 async def _handle(

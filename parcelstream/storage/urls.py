@@ -6,10 +6,14 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 
 def mask_password(url: str) -> str:
+    """Hide the password, or a lone user part (a NATS token: `nats://TOKEN@host`)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+    if parts.password is not None:
+        secret = f":{parts.password}@"
+        return urlunsplit(parts._replace(netloc=parts.netloc.replace(secret, ":***@")))
+    if parts.username is not None and parts.scheme == "nats":
+        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f"{parts.username}@", "***@")))
+    return url
 
 
 def split_options(url: str, names: set[str]) -> tuple[str, dict[str, str]]:

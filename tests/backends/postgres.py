@@ -17,7 +17,9 @@ from parcelstream.storage.ports import DocumentSink
 from parcelstream.storage.postgres.migrate import available, migrate
 from parcelstream.storage.postgres.state import PostgresState
 
-SERVER_URL = os.environ.get("PARCELSTREAM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+SERVER_URL = os.environ.get(
+    "PARCELSTREAM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"
+)
 
 
 def database_url(name: str) -> str:
@@ -28,7 +30,9 @@ async def _admin() -> asyncpg.Connection:
     try:
         return await asyncpg.connect(database_url("postgres"), timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is needed at {SERVER_URL} (PARCELSTREAM_TEST_POSTGRES_URL): {exc!r}")
+        pytest.fail(
+            f"PostgreSQL is needed at {SERVER_URL} (PARCELSTREAM_TEST_POSTGRES_URL): {exc!r}"
+        )
 
 
 async def _template(admin: asyncpg.Connection) -> str:

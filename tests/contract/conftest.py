@@ -22,8 +22,11 @@ class StateStore(PackageLedger, ReadModel, KeyStore, Protocol):
 
 
 def _log_backends() -> dict[str, Callable[[Path], AbstractAsyncContextManager[LogFactory]]]:
+    from tests.backends.nats import nats_logs
+
     backends: dict[str, Callable[[Path], AbstractAsyncContextManager[LogFactory]]] = {
-        "sqlite": sqlite_logs
+        "sqlite": sqlite_logs,
+        "nats": nats_logs,
     }
     return backends
 

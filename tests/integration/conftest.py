@@ -49,7 +49,7 @@ class Api:
 
 def make_keys(settings: Settings) -> dict[str, str]:
     async def create() -> dict[str, str]:
-        backends = open_backends(settings)
+        backends = await open_backends(settings)
         try:
             return {
                 scope: await create_key(backends.keys, f"test {scope}", [scope])

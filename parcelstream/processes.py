@@ -1,0 +1,64 @@
+"""What the long-running and one-shot commands run, apart from the HTTP server itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import asyncpg
+
+from parcelstream.api.app import start_pipeline
+from parcelstream.settings import Settings
+from parcelstream.storage.postgres.migrate import migrate
+from parcelstream.storage.postgres.state import parse_url
+from parcelstream.wiring import open_backends
+
+log = logging.getLogger(__name__)
+
+
+async def run_processor(settings: Settings) -> None:
+    """Consume the event log until SIGTERM or SIGINT; the batch in hand is finished first."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, stop.set)
+    backends = await open_backends(settings)
+    log.info("processor running: %s", backends.description)
+    try:
+        jobs = start_pipeline(settings, backends, stop)
+        await stop.wait()
+        await asyncio.gather(*jobs, return_exceptions=True)
+    finally:
+        await backends.close()
+    log.info("processor stopped cleanly")
+
+
+async def run_migrations(settings: Settings) -> list[str]:
+    if not settings.database_url:
+        raise ValueError("set PARCELSTREAM_DATABASE_URL: the embedded back end migrates itself")
+    dsn, _ = parse_url(settings.database_url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def rebuild_read_model(settings: Settings, batch: int = 1000) -> int:
+    """Copy every document from PostgreSQL into Redis (version-guarded, safe while running)."""
+    from parcelstream.storage.postgres.state import PostgresState
+    from parcelstream.storage.read_through import rebuild
+    from parcelstream.storage.redis import RedisDocuments
+
+    if not (settings.database_url and settings.redis_url):
+        raise ValueError("set PARCELSTREAM_DATABASE_URL and PARCELSTREAM_REDIS_URL")
+    redis = RedisDocuments.from_url(settings.redis_url)
+    postgres = await PostgresState.connect(settings.database_url)
+    try:
+        return await rebuild(postgres, redis, batch)
+    finally:
+        with contextlib.suppress(Exception):
+            await postgres.close()
+        await redis.close()
