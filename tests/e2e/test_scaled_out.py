@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -27,7 +29,7 @@ from redis.asyncio import Redis
 from tests.backends.postgres import fresh_database
 from tests.backends.redis import RedisServer, delete_prefix, private_redis, shared_redis_url
 
-from .harness import Server, ServerFactory, create_key
+from .harness import Server, ServerFactory, child_env, create_key
 from .streaming import Streamer, wait_until
 from .workload import (
     Scan,
@@ -74,7 +76,7 @@ async def scaled_env() -> AsyncIterator[dict[str, str]]:
 def start_shape(
     make: ServerFactory, env: dict[str, str], processors: int = 2
 ) -> tuple[Server, list[Server], str]:
-    api = make("api", command=("api",), env=env)
+    api = make("api", command=("api", "--workers", "2"), env=env)
     key = create_key(api.data_dir, "scanners", "scans:write", env=env)
     api.start()
     workers = [make(f"processor-{n}", command=("processor",), env=env) for n in range(processors)]
@@ -166,6 +168,27 @@ async def test_lookups_survive_a_redis_outage_and_redis_catches_up(
 
         # Redis itself caught up: the cache outbox repaired what the outage left stale.
         await _redis_holds_latest(redis_server, list(journeys), api.base_url)
+
+        # Redis loses everything: `parcelstream rebuild-read-model` refills it from PostgreSQL.
+        await redis_server.kill()
+        await redis_server.start()
+        rebuilt = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "parcelstream.cli", "rebuild-read-model"],
+            env={**child_env(), **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert f"copied {len(journeys)} documents" in rebuilt.stdout
+        client = Redis.from_url(redis_server.url)
+        try:
+            keys = [key async for key in client.scan_iter("outage:doc:*")]
+            assert len(keys) == len(journeys)
+        finally:
+            await client.aclose()
 
 
 async def _post(client: httpx.AsyncClient, key: str, scans: list[Scan]) -> None:
