@@ -213,29 +213,28 @@ class SqliteState:
         return ApiKey(row[0], row[1], frozenset(row[2].split()))
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._writer, self._close_writer)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, _close_thread_connection, self._writer_local)
         self._writer.shutdown(wait=True)
-        reader: sqlite3.Connection | None = getattr(self._readers, "conn", None)
-        if reader is not None:
-            reader.close()
-            self._readers.conn = None
+        _close_thread_connection(self._readers)
 
     def _writer_connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._writer_local, "conn", None)
-        if conn is None:
-            conn = connect(self._path)
-            self._writer_local.conn = conn
-        return conn
-
-    def _close_writer(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._writer_local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._writer_local.conn = None
+        return self._thread_connection(self._writer_local)
 
     def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        return self._thread_connection(self._readers)
+
+    def _thread_connection(self, local: threading.local) -> sqlite3.Connection:
+        """sqlite3 connections belong to the thread that opened them: one per thread."""
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is None:
             conn = connect(self._path)
-            self._readers.conn = conn
+            local.conn = conn
         return conn
+
+
+def _close_thread_connection(local: threading.local) -> None:
+    conn: sqlite3.Connection | None = getattr(local, "conn", None)
+    if conn is not None:
+        conn.close()
+        local.conn = None
