@@ -10,6 +10,11 @@ class Contact:
     name: str | None = None
     email: str | None = None
     phone: str | None = None
+    notify: tuple[str, ...] | None = None
+    """Channels this contact is told on automatically ("email", "sms"); None means the default
+    (the recipient by e-mail and SMS where given, the shipper not at all); () means never."""
+    milestones: tuple[str, ...] | None = None
+    """Which milestones; None means all of them."""
 
 
 @dataclass(frozen=True, slots=True)

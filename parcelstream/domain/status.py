@@ -90,12 +90,11 @@ def describe(scan: Scan) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """The package entered `status` because of `cause` (a milestone occurrence, if a milestone)."""
+    """The package entered `status` (or a new `detail` of it) because of the scan `cause`."""
 
     status: Status
     detail: str | None
-    cause: DedupKey
-    occurred_at: int
+    cause: Scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +141,7 @@ def derive_status(scans: Iterable[Scan]) -> PackageState:
             continue
         new_detail = _detail(scan, target)
         if target is not status or new_detail != detail:
-            transitions.append(Transition(target, new_detail, scan.dedup_key, scan.occurred_at))
+            transitions.append(Transition(target, new_detail, scan))
         status, detail = target, new_detail
 
     return PackageState(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -39,6 +39,13 @@ class ContactIn(msgspec.Struct):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
     phone: Annotated[str, msgspec.Meta(max_length=20)] | None = None
+    notify: list[Literal["email", "sms"]] | None = None
+    milestones: (
+        list[
+            Literal["PICKED_UP", "OUT_FOR_DELIVERY", "DELIVERED", "ATTEMPTED_DELIVERY", "EXCEPTION"]
+        ]
+        | None
+    ) = None
 
 
 class AddressIn(msgspec.Struct):

@@ -161,7 +161,15 @@ def _location(loc: LocationIn | None) -> Location | None:
 
 
 def _contact(contact: ContactIn | None) -> Contact | None:
-    return Contact(contact.name, contact.email, contact.phone) if contact else None
+    if contact is None:
+        return None
+    return Contact(
+        contact.name,
+        contact.email,
+        contact.phone,
+        tuple(contact.notify) if contact.notify is not None else None,
+        tuple(contact.milestones) if contact.milestones is not None else None,
+    )
 
 
 def _address(address: AddressIn | None) -> Address | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from parcelstream.domain.milestones import milestone_occurrences
 from parcelstream.domain.numbers import detect
 from parcelstream.domain.packages import Package
 from parcelstream.domain.scans import Scan
@@ -18,4 +19,9 @@ def project_package(
     if carrier is None:
         carrier = detect(tracking_number).carrier
     body = render_document(tracking_number, carrier, package, state)
-    return Projection(status=state.status, document=body, etag=etag_of(body))
+    return Projection(
+        status=state.status,
+        document=body,
+        etag=etag_of(body),
+        milestones=milestone_occurrences(tracking_number, state),
+    )

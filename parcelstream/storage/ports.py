@@ -10,8 +10,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from parcelstream.domain.milestones import Occurrence
 from parcelstream.domain.packages import Package
 from parcelstream.domain.scans import Scan
+from parcelstream.notify.records import (
+    Attempt,
+    DeliveryRecord,
+    Outgoing,
+    PlannedDelivery,
+    Subscription,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,9 @@ class Projection:
     status: str
     document: bytes
     etag: str
+    milestones: tuple[Occurrence, ...] = ()
+    """Every milestone occurrence in the history; the ledger keeps the ones it has not seen
+    (its notification outbox, written in the same transaction)."""
 
 
 Projector = Callable[[str, Package | None, list[Scan]], Projection]
@@ -130,3 +141,46 @@ class KeyStore(Protocol):
     ) -> None: ...
 
     async def find_key(self, secret_hash: str) -> ApiKey | None: ...
+
+
+Planner = Callable[
+    [Occurrence, Package | None, list[Subscription], frozenset[tuple[str, str]]],
+    list[PlannedDelivery],
+]
+"""Who hears of an occurrence: given the package's master data, its subscriptions and the
+(channel, address) pairs that opted out."""
+
+
+class SubscriptionStore(Protocol):
+    async def subscribe(self, subscription: Subscription) -> None: ...
+
+    async def unsubscribe(self, subscription_id: str) -> Subscription | None:
+        """Removes it; returns what was removed (None if unknown or already gone)."""
+        ...
+
+    async def opt_out(self, tracking_number: str, channel: str, address: str) -> None:
+        """Stops the automatic (master-data) subscription of this address for this package."""
+        ...
+
+    async def subscription(self, subscription_id: str) -> Subscription | None: ...
+
+
+class NotificationQueue(Protocol):
+    """The notifier's side: the milestone outbox in, deliveries and their attempts out."""
+
+    async def dispatch(self, limit: int, plan: Planner, now: int) -> int:
+        """Turn up to `limit` undispatched occurrences into deliveries, in one transaction each
+        batch; a delivery's event id is unique, so dispatching twice plans nothing twice."""
+        ...
+
+    async def claim(self, limit: int, now: int, lease: int) -> list[Outgoing]:
+        """Deliveries due by `now`, hidden from other claimers for `lease` microseconds."""
+        ...
+
+    async def record(self, attempts: Sequence[Attempt]) -> None: ...
+
+    async def deliveries(self, tracking_number: str) -> list[DeliveryRecord]: ...
+
+    async def receipt(self, provider: str, message_id: str, status: str) -> bool:
+        """A provider's status callback; False when no delivery has that message id."""
+        ...

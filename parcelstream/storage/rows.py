@@ -6,8 +6,12 @@ from typing import Any
 
 import msgspec
 
+from parcelstream.domain.milestones import Occurrence
 from parcelstream.domain.packages import Package
 from parcelstream.domain.scans import SCAN_CODES, Location, Scan
+from parcelstream.domain.status import Status
+
+STATUSES: dict[str, Status] = {status.value: status for status in Status}
 
 SCAN_COLUMNS = (
     "tracking_number, occurred_at, facility_id, status_code, utc_offset, exception_code,"
@@ -54,6 +58,33 @@ def scan_from_row(row: Any) -> Scan:
         employee_id=employee,
         location=location,
     )
+
+
+MILESTONE_COLUMNS = (
+    "tracking_number, milestone, number, detail, occurred_at, utc_offset, city, region, country"
+)
+
+
+def milestone_row(occurrence: Occurrence) -> tuple[Any, ...]:
+    """The occurrence as a row, columns in MILESTONE_COLUMNS order (city-level place only)."""
+    loc = occurrence.location or _NO_LOCATION
+    return (
+        occurrence.tracking_number,
+        occurrence.milestone,
+        occurrence.number,
+        occurrence.detail,
+        occurrence.occurred_at,
+        occurrence.utc_offset,
+        loc.city,
+        loc.region,
+        loc.country,
+    )
+
+
+def milestone_from_row(row: Any) -> Occurrence:
+    tn, milestone, number, detail, at, offset, city, region, country = row
+    place = Location(city, region, None, country) if city or region or country else None
+    return Occurrence(tn, STATUSES[milestone], number, detail, at, offset, place)
 
 
 def encode_package(package: Package) -> bytes:

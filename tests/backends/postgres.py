@@ -15,6 +15,7 @@ import pytest
 
 from parcelstream.storage.ports import DocumentSink
 from parcelstream.storage.postgres.migrate import available, migrate
+from parcelstream.storage.postgres.notifications import PostgresNotifications
 from parcelstream.storage.postgres.state import PostgresState
 
 SERVER_URL = os.environ.get(
@@ -77,3 +78,11 @@ async def postgres_state(
             yield state
         finally:
             await state.close()
+
+
+@asynccontextmanager
+async def postgres_notifications(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[PostgresState, PostgresNotifications]]:
+    async with postgres_state(tmp_path) as state:
+        yield state, PostgresNotifications(state.pool)

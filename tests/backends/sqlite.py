@@ -8,6 +8,7 @@ from pathlib import Path
 
 from parcelstream.storage.ports import EventLog
 from parcelstream.storage.sqlite.log import SqliteEventLog
+from parcelstream.storage.sqlite.notifications import SqliteNotifications
 from parcelstream.storage.sqlite.state import SqliteState
 
 
@@ -35,3 +36,16 @@ async def sqlite_state(tmp_path: Path) -> AsyncIterator[SqliteState]:
         yield store
     finally:
         await store.close()
+
+
+@asynccontextmanager
+async def sqlite_notifications(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[SqliteState, SqliteNotifications]]:
+    """The ledger (which writes the milestone outbox) and the notification store, one file."""
+    async with sqlite_state(tmp_path) as state:
+        store = SqliteNotifications(tmp_path / "state.db")
+        try:
+            yield state, store
+        finally:
+            await store.close()

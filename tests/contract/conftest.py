@@ -10,9 +10,16 @@ from typing import Any, Protocol
 
 import pytest
 
-from parcelstream.storage.ports import EventLog, KeyStore, PackageLedger, ReadModel
-from tests.backends.postgres import postgres_state
-from tests.backends.sqlite import sqlite_logs, sqlite_state
+from parcelstream.storage.ports import (
+    EventLog,
+    KeyStore,
+    NotificationQueue,
+    PackageLedger,
+    ReadModel,
+    SubscriptionStore,
+)
+from tests.backends.postgres import postgres_notifications, postgres_state
+from tests.backends.sqlite import sqlite_logs, sqlite_notifications, sqlite_state
 
 LogFactory = Callable[[], EventLog]
 
@@ -37,6 +44,27 @@ def _state_backends() -> dict[str, Callable[[Path], AbstractAsyncContextManager[
         "postgres": postgres_state,
     }
     return backends
+
+
+def _notification_backends() -> dict[str, Callable[[Path], AbstractAsyncContextManager[Any]]]:
+    backends: dict[str, Callable[[Path], AbstractAsyncContextManager[Any]]] = {
+        "sqlite": sqlite_notifications,
+        "postgres": postgres_notifications,
+    }
+    return backends
+
+
+class NotificationStore(SubscriptionStore, NotificationQueue, Protocol):
+    """What the notification adapters implement together."""
+
+
+@pytest.fixture(params=sorted(_notification_backends()))
+async def notifications(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[StateStore, NotificationStore]]:
+    """(the ledger that writes the milestone outbox, the notification store beside it)"""
+    async with _notification_backends()[request.param](tmp_path) as pair:
+        yield pair
 
 
 @pytest.fixture(params=sorted(_log_backends()))

@@ -36,9 +36,11 @@ from parcelstream.storage.ports import (
 from parcelstream.storage.postgres.connection import Connection
 from parcelstream.storage.postgres.migrate import pending
 from parcelstream.storage.rows import (
+    MILESTONE_COLUMNS,
     SCAN_COLUMNS,
     decode_package,
     encode_package,
+    milestone_row,
     scan_from_row,
     scan_row,
 )
@@ -80,6 +82,12 @@ SET version = d.version + 1, status = excluded.status, etag = excluded.etag, bod
     updated_at = now()
 RETURNING tracking_number, version
 """
+_INSERT_MILESTONES = f"""
+INSERT INTO milestones ({MILESTONE_COLUMNS})
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::smallint[],
+                     $7::text[], $8::text[], $9::text[])
+ON CONFLICT DO NOTHING
+"""
 _SELECT_DOCUMENTS = """
 SELECT tracking_number, version, body, etag, status FROM documents
 WHERE tracking_number = ANY($1::text[])
@@ -106,6 +114,11 @@ class PostgresState:
                 " run `parcelstream migrate` first"
             )
         return cls(pool, cache)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """Shared with the other stores on the same database (notifications)."""
+        return self._pool
 
     # -- PackageLedger ---------------------------------------------------------------------
 
@@ -167,6 +180,11 @@ class PostgresState:
             [p.etag for p in projections],
             [p.document for p in projections],
         )
+        milestones = [milestone_row(m) for p in projections for m in p.milestones]
+        if milestones:
+            await conn.execute(
+                _INSERT_MILESTONES, *[list(c) for c in zip(*milestones, strict=True)]
+            )
         versions = {r[0]: r[1] for r in rows}
         return [
             VersionedDocument(tn, versions[tn], StoredDocument(p.document, p.etag, p.status))

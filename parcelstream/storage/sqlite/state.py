@@ -25,9 +25,11 @@ from parcelstream.storage.ports import (
     StoredDocument,
 )
 from parcelstream.storage.rows import (
+    MILESTONE_COLUMNS,
     SCAN_COLUMNS,
     decode_package,
     encode_package,
+    milestone_row,
     scan_from_row,
     scan_row,
 )
@@ -61,6 +63,21 @@ CREATE TABLE IF NOT EXISTS documents (
     etag TEXT NOT NULL,
     body BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS milestones (
+    tracking_number TEXT NOT NULL,
+    milestone TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    detail TEXT,
+    occurred_at INTEGER NOT NULL,
+    utc_offset INTEGER NOT NULL,
+    city TEXT,
+    region TEXT,
+    country TEXT,
+    recorded_at INTEGER NOT NULL,
+    dispatched INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tracking_number, milestone, number)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS milestones_pending ON milestones (recorded_at) WHERE dispatched = 0;
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -70,6 +87,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 """
 
+_INSERT_MILESTONE = (
+    f"INSERT OR IGNORE INTO milestones ({MILESTONE_COLUMNS}, recorded_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _INSERT_SCAN = "INSERT OR IGNORE INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SELECT_HISTORY = f"SELECT {SCAN_COLUMNS} FROM scans WHERE tracking_number = ?"
 _UPSERT_PACKAGE = """
@@ -141,6 +162,12 @@ class SqliteState:
                     "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
                     (tn, version, projection.status, projection.etag, projection.document),
                 )
+                if projection.milestones:
+                    recorded = time.time_ns() // 1000
+                    conn.executemany(
+                        _INSERT_MILESTONE,
+                        [(*milestone_row(m), recorded) for m in projection.milestones],
+                    )
                 fresh.append(
                     (
                         tn,

@@ -1,0 +1,1 @@
+"""Milestone notifications: subscriptions, triggers, templates and providers."""
