@@ -45,9 +45,22 @@ def _exit_after_graceful_stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _refuse_bad_settings(settings: Settings) -> None:
+    """Fail before any worker starts: a worker that dies at start-up says little, and late."""
+    from parcelstream.wiring import check_settings, signing_secret
+
+    try:
+        check_settings(settings)
+        signing_secret(settings)
+    except ValueError as exc:
+        typer.echo(f"parcelstream: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _run_http(settings: Settings, target: object, *, workers: int = 1) -> None:
     import uvicorn
 
+    _refuse_bad_settings(settings)
     # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal against the handler
     # it found; this one turns that asked-for stop into a successful exit.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
@@ -99,8 +112,21 @@ def processor(data: DataOption = None) -> None:
     """Consume the event log into history, status and documents. Run any number at once."""
     from parcelstream.processes import run_processor
 
+    settings = _settings(data)
+    _refuse_bad_settings(settings)
     _logging()
-    asyncio.run(run_processor(_settings(data)))
+    asyncio.run(run_processor(settings))
+
+
+@app.command()
+def notifier(data: DataOption = None) -> None:
+    """Send milestone notifications (e-mail, SMS, push, webhooks). Run any number at once."""
+    from parcelstream.processes import run_notifier
+
+    settings = _settings(data)
+    _refuse_bad_settings(settings)
+    _logging()
+    asyncio.run(run_notifier(settings))
 
 
 @app.command()

@@ -9,7 +9,7 @@ import signal
 
 import asyncpg
 
-from parcelstream.api.app import start_pipeline
+from parcelstream.api.app import start_notifier, start_pipeline
 from parcelstream.settings import Settings
 from parcelstream.storage.postgres.migrate import migrate
 from parcelstream.storage.postgres.state import parse_url
@@ -33,6 +33,23 @@ async def run_processor(settings: Settings) -> None:
     finally:
         await backends.close()
     log.info("processor stopped cleanly")
+
+
+async def run_notifier(settings: Settings) -> None:
+    """Send milestone notifications until SIGTERM or SIGINT; run any number at once."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, stop.set)
+    backends = await open_backends(settings)
+    try:
+        jobs = start_notifier(settings, backends, stop)
+        log.info("notifier running: %s", backends.description)
+        await stop.wait()
+        await asyncio.gather(*jobs, return_exceptions=True)
+    finally:
+        await backends.close()
+    log.info("notifier stopped cleanly")
 
 
 async def run_migrations(settings: Settings) -> list[str]:

@@ -32,3 +32,34 @@ class Settings(BaseSettings):
     log_retention_hours: float = Field(
         168.0, description="How long processed log records (and their dedup ids) are kept."
     )
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Base of the links put in notifications."
+    )
+    signing_secret: str | None = Field(
+        None,
+        description="Signs unsubscribe links; embedded default: generated into data_dir.",
+    )
+    notify_max_age_hours: float = Field(
+        24.0, description="Milestones older than this when first seen (backfills) notify nobody."
+    )
+    templates_dir: Path | None = Field(
+        None, description="Folder of Jinja2 templates overriding the built-in ones, file by file."
+    )
+    email_from: str = Field(
+        "parcelstream <tracking@localhost>", description="Sender of notification e-mails."
+    )
+    smtp_url: str | None = Field(None, description="smtp://[user:pass@]host:port for e-mail.")
+    sendgrid_api_key: str | None = Field(None, description="Sends e-mail through SendGrid.")
+    sendgrid_base_url: str = Field("https://api.sendgrid.com", description="SendGrid API base.")
+    twilio_account_sid: str | None = Field(None, description="Sends SMS through Twilio.")
+    twilio_auth_token: str | None = Field(None, description="Twilio auth token.")
+    twilio_from: str | None = Field(None, description="Twilio sender number (E.164).")
+    twilio_base_url: str = Field("https://api.twilio.com", description="Twilio API base.")
+    sendgrid_webhook_public_key: str | None = Field(
+        None, description="Verifies SendGrid's signed event webhook (base64 DER public key)."
+    )
+    fcm_project_id: str | None = Field(None, description="Sends push through FCM HTTP v1.")
+    fcm_service_account_file: Path | None = Field(
+        None, description="The Firebase service account JSON key file."
+    )
+    fcm_base_url: str = Field("https://fcm.googleapis.com", description="FCM API base.")

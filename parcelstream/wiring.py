@@ -12,14 +12,28 @@ import difflib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from parcelstream.notify.providers.base import Provider
+
+if TYPE_CHECKING:
+    from parcelstream.notify.notifier import Notifier
 from parcelstream.settings import Settings
-from parcelstream.storage.ports import EventLog, KeyStore, PackageLedger, ReadModel
+from parcelstream.storage.ports import (
+    EventLog,
+    KeyStore,
+    NotificationQueue,
+    PackageLedger,
+    ReadModel,
+    SubscriptionStore,
+)
 from parcelstream.storage.urls import mask_password
 
 log = logging.getLogger(__name__)
+
+TWILIO_CALLBACK_PATH = "/v1/notifications/callbacks/twilio"
 
 Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -30,6 +44,8 @@ class Backends:
     ledger: PackageLedger
     read_model: ReadModel
     keys: KeyStore
+    subscriptions: SubscriptionStore
+    notifications: NotificationQueue
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     maintenance: list[Job] = field(default_factory=list)
     """Background upkeep for processes that run the pipeline (log trimming, cache repair)."""
@@ -75,12 +91,14 @@ async def open_backends(settings: Settings) -> Backends:
             with contextlib.suppress(Exception):
                 await close()
         raise
-    ledger, read_model, keys = stores
+    ledger, read_model, keys, notifications = stores
     return Backends(
         log=event_log,
         ledger=ledger,
         read_model=read_model,
         keys=keys,
+        subscriptions=notifications,
+        notifications=notifications,
         closers=closers,
         maintenance=maintenance,
         description=f"{log_text}; {state_text}",
@@ -113,26 +131,37 @@ async def _open_log(
     return sqlite_log, f"event log in {settings.data_dir.resolve() / 'log.db'}"
 
 
+class _Notifications(SubscriptionStore, NotificationQueue, Protocol):
+    pass
+
+
+_Stores = tuple[PackageLedger, ReadModel, KeyStore, _Notifications]
+
+
 async def _open_state(
     settings: Settings, closers: list[Callable[[], Awaitable[None]]], maintenance: list[Job]
-) -> tuple[tuple[PackageLedger, ReadModel, KeyStore], str]:
+) -> tuple[_Stores, str]:
     if not settings.database_url:
+        from parcelstream.storage.sqlite.notifications import SqliteNotifications
         from parcelstream.storage.sqlite.state import SqliteState
 
         sqlite_state = SqliteState(
             settings.data_dir / "state.db", cache_size=settings.document_cache_size
         )
         closers.append(sqlite_state.close)
+        sqlite_notifications = SqliteNotifications(settings.data_dir / "state.db")
+        closers.append(sqlite_notifications.close)
         text = f"state in {settings.data_dir.resolve() / 'state.db'}"
-        return (sqlite_state, sqlite_state, sqlite_state), text
+        return (sqlite_state, sqlite_state, sqlite_state, sqlite_notifications), text
 
+    from parcelstream.storage.postgres.notifications import PostgresNotifications
     from parcelstream.storage.postgres.state import PostgresState
 
     text = f"state on PostgreSQL ({mask_password(settings.database_url)})"
     if not settings.redis_url:
         postgres = await PostgresState.connect(settings.database_url)
         closers.append(postgres.close)
-        return (postgres, postgres, postgres), text
+        return (postgres, postgres, postgres, PostgresNotifications(postgres.pool)), text
 
     from parcelstream.storage.read_through import ReadThroughModel
     from parcelstream.storage.redis import RedisDocuments
@@ -149,7 +178,7 @@ async def _open_state(
     read_model = ReadThroughModel(redis, postgres)
     closers.append(read_model.close)  # closed first: its pending write-backs need Redis
     text += f", lookups through Redis ({mask_password(settings.redis_url)})"
-    return (postgres, read_model, postgres), text
+    return (postgres, read_model, postgres, PostgresNotifications(postgres.pool)), text
 
 
 async def _every(
@@ -178,3 +207,92 @@ def _check_scheme(setting: str, url: str | None, known: tuple[str, ...]) -> None
         f"{setting}={mask_password(url)}: unknown scheme {scheme!r}; supported: "
         f"{', '.join(known)}, or unset for the embedded back end.{hint}"
     )
+
+
+def open_providers(settings: Settings) -> tuple[dict[str, Provider], list[str]]:
+    """A provider per channel, from the settings; what has none goes to the outbox file."""
+    from parcelstream.notify.providers.outbox import OutboxFileProvider
+    from parcelstream.notify.providers.webhook import WebhookProvider
+
+    outbox = OutboxFileProvider(outbox_path(settings))
+    said: list[str] = []
+    providers: dict[str, Provider] = {"webhook": WebhookProvider()}
+    if settings.sendgrid_api_key:
+        from parcelstream.notify.providers.sendgrid import SendGridProvider
+
+        providers["email"] = SendGridProvider(
+            settings.sendgrid_api_key, settings.email_from, settings.sendgrid_base_url
+        )
+        said.append(f"e-mail through SendGrid ({settings.sendgrid_base_url})")
+    elif settings.smtp_url:
+        from parcelstream.notify.providers.smtp import SmtpProvider
+
+        providers["email"] = SmtpProvider(settings.smtp_url, settings.email_from)
+        said.append(f"e-mail through SMTP ({mask_password(settings.smtp_url)})")
+    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from:
+        from parcelstream.notify.providers.twilio import TwilioProvider
+
+        providers["sms"] = TwilioProvider(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_from,
+            settings.twilio_base_url,
+            status_callback=f"{settings.public_url.rstrip('/')}{TWILIO_CALLBACK_PATH}",
+        )
+        said.append(f"SMS through Twilio ({settings.twilio_base_url})")
+    if settings.fcm_project_id and settings.fcm_service_account_file:
+        import json
+
+        from parcelstream.notify.providers.fcm import FcmProvider
+
+        account = json.loads(settings.fcm_service_account_file.read_text())
+        providers["push"] = FcmProvider(settings.fcm_project_id, account, settings.fcm_base_url)
+        said.append(f"push through FCM ({settings.fcm_base_url})")
+    for channel in ("email", "sms", "push"):
+        if channel not in providers:
+            providers[channel] = outbox
+            said.append(f"{channel} to the outbox file {outbox_path(settings)} (no provider set)")
+    return providers, said
+
+
+def outbox_path(settings: Settings) -> Path:
+    return settings.data_dir / "notifications-outbox.jsonl"
+
+
+def signing_secret(settings: Settings) -> bytes:
+    """The key of unsubscribe links. Scaled out every process needs the same one, so it must be
+    set; embedded, one is generated into the data folder on first use."""
+    if settings.signing_secret:
+        return settings.signing_secret.encode()
+    if settings.database_url:
+        raise ValueError("set PARCELSTREAM_SIGNING_SECRET: every process must sign links alike")
+    path = settings.data_dir / "signing.key"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError), path.open("x") as key_file:
+            key_file.write(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def open_notifier(settings: Settings, backends: Backends) -> tuple[Notifier, list[str]]:
+    """The notifier with its providers (closed with the back ends) and what it says at start."""
+    from parcelstream.notify.links import LinkSigner
+    from parcelstream.notify.notifier import Notifier, NotifierPolicy
+    from parcelstream.notify.templates import TemplateRenderer
+
+    providers, said = open_providers(settings)
+    for provider in {id(p): p for p in providers.values()}.values():
+        backends.closers.append(provider.close)
+    notifier = Notifier(
+        backends.notifications,
+        backends.subscriptions,
+        backends.ledger,
+        providers,
+        TemplateRenderer(settings.templates_dir),
+        LinkSigner(signing_secret(settings), settings.public_url),
+        policy=NotifierPolicy(max_age_hours=settings.notify_max_age_hours),
+    )
+    return notifier, said

@@ -19,6 +19,7 @@ from parcelstream.api.errors import (
     rejected_input_handler,
     unexpected_error_handler,
 )
+from parcelstream.api.routes import notifications
 from parcelstream.api.routes.health import healthz, readyz
 from parcelstream.api.routes.scans import post_package, post_scans
 from parcelstream.api.routes.tracking import get_tracking
@@ -26,11 +27,23 @@ from parcelstream.api.services import Services
 from parcelstream.domain.errors import RejectedInput
 from parcelstream.ingest.packages import PackageRegistry
 from parcelstream.ingest.scans import ScanIntake
+from parcelstream.notify.links import LinkSigner
+from parcelstream.notify.receipts import Receipts
+from parcelstream.notify.subscriptions import SubscriptionService
 from parcelstream.pipeline.consumer import ConsumerPolicy
 from parcelstream.pipeline.processor import Processor
 from parcelstream.settings import Settings
 from parcelstream.tracking.lookup import TrackingLookup
-from parcelstream.wiring import Backends, open_backends
+from parcelstream.wiring import (
+    TWILIO_CALLBACK_PATH,
+    Backends,
+    open_backends,
+    open_notifier,
+    signing_secret,
+)
+
+TWILIO_CALLBACK = TWILIO_CALLBACK_PATH
+SENDGRID_CALLBACK = "/v1/notifications/callbacks/sendgrid"
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +58,11 @@ def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
         backends = await open_backends(settings)
         app.state.services = build_services(settings, backends)
         stop = asyncio.Event()
-        jobs = start_pipeline(settings, backends, stop) if with_processor else []
+        jobs = (
+            start_pipeline(settings, backends, stop) + start_notifier(settings, backends, stop)
+            if with_processor
+            else []
+        )
         log.info("parcelstream ready: %s", backends.description)
         try:
             yield
@@ -61,6 +78,20 @@ def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
             Route("/v1/track/{tracking_number}", get_tracking, methods=["GET"]),
             Route("/v1/scans", post_scans, methods=["POST"]),
             Route("/v1/packages", post_package, methods=["POST"]),
+            Route("/v1/notifications/subscribe", notifications.subscribe, methods=["POST"]),
+            Route(
+                "/v1/notifications/subscriptions/{subscription_id}",
+                notifications.unsubscribe,
+                methods=["DELETE"],
+            ),
+            Route(
+                "/v1/notifications/unsubscribe/{token}",
+                notifications.unsubscribe_link,
+                methods=["GET", "POST"],
+            ),
+            Route("/v1/notifications/deliveries", notifications.deliveries, methods=["GET"]),
+            Route(TWILIO_CALLBACK, notifications.twilio_callback, methods=["POST"]),
+            Route(SENDGRID_CALLBACK, notifications.sendgrid_callback, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
@@ -87,6 +118,16 @@ def start_pipeline(
     return jobs
 
 
+def start_notifier(
+    settings: Settings, backends: Backends, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """The notifier, until `stop` is set; says at start where each channel goes."""
+    notifier, said = open_notifier(settings, backends)
+    for line in said:
+        log.info("notifications: %s", line)
+    return [asyncio.create_task(notifier.run(stop), name="notifier")]
+
+
 def api_from_environment() -> Starlette:
     """The app for `parcelstream api` workers: settings from PARCELSTREAM_*, no processor."""
     return create_app(Settings(), with_processor=False)
@@ -103,5 +144,16 @@ def build_services(settings: Settings, backends: Backends) -> Services:
         scan_intake=ScanIntake(backends.log, wall_clock_us, settings.max_batch_scans),
         package_registry=PackageRegistry(backends.log, wall_clock_us),
         lookup=TrackingLookup(backends.read_model),
+        subscriptions=SubscriptionService(
+            backends.subscriptions,
+            backends.notifications,
+            LinkSigner(signing_secret(settings), settings.public_url),
+        ),
+        receipts=Receipts(
+            backends.notifications,
+            twilio_auth_token=settings.twilio_auth_token,
+            twilio_callback_url=f"{settings.public_url.rstrip('/')}{TWILIO_CALLBACK}",
+            sendgrid_public_key=settings.sendgrid_webhook_public_key,
+        ),
         ping=ping,
     )

@@ -10,6 +10,8 @@ from starlette.requests import Request
 from parcelstream.api.auth import Authenticator
 from parcelstream.ingest.packages import PackageRegistry
 from parcelstream.ingest.scans import ScanIntake
+from parcelstream.notify.receipts import Receipts
+from parcelstream.notify.subscriptions import SubscriptionService
 from parcelstream.settings import Settings
 from parcelstream.tracking.lookup import TrackingLookup
 
@@ -21,6 +23,8 @@ class Services:
     scan_intake: ScanIntake
     package_registry: PackageRegistry
     lookup: TrackingLookup
+    subscriptions: SubscriptionService
+    receipts: Receipts
     ping: Callable[[], Awaitable[None]]
 
 

@@ -10,8 +10,9 @@ from parcelstream.domain.errors import RejectedInput
 from parcelstream.domain.packages import Package
 from parcelstream.events import package_record
 from parcelstream.ingest.schemas import PackageIn
-from parcelstream.ingest.validation import package_from_wire, rejections_from_msgspec
+from parcelstream.ingest.validation import package_from_wire
 from parcelstream.storage.ports import EventLog
+from parcelstream.wire_errors import rejections_from_msgspec
 
 _decoder = msgspec.json.Decoder(PackageIn)
 

@@ -12,8 +12,9 @@ from parcelstream.domain.errors import RejectedInput, Rejection
 from parcelstream.domain.scans import Scan
 from parcelstream.events import scan_record
 from parcelstream.ingest.schemas import ScanBatchIn, ScanIn
-from parcelstream.ingest.validation import rejections_from_msgspec, scan_from_wire
+from parcelstream.ingest.validation import scan_from_wire
 from parcelstream.storage.ports import EventLog
+from parcelstream.wire_errors import rejections_from_msgspec
 
 MAX_BATCH = 5000
 # Validating a few hundred scans takes under a millisecond; bigger batches go to a thread so that

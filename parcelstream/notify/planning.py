@@ -6,9 +6,9 @@ from __future__ import annotations
 from hashlib import blake2b
 
 from parcelstream.domain.milestones import Occurrence
+from parcelstream.domain.notifications import PlannedDelivery, Subscription
 from parcelstream.domain.packages import Contact, Package
 from parcelstream.domain.status import MILESTONES
-from parcelstream.notify.records import PlannedDelivery, Subscription
 
 _ALL_MILESTONES = frozenset(MILESTONES)
 

@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from parcelstream.domain.milestones import Occurrence
-from parcelstream.domain.packages import Package
-from parcelstream.domain.scans import Scan
-from parcelstream.notify.records import (
+from parcelstream.domain.notifications import (
     Attempt,
     DeliveryRecord,
     Outgoing,
     PlannedDelivery,
     Subscription,
 )
+from parcelstream.domain.packages import Package
+from parcelstream.domain.scans import Scan
 
 
 @dataclass(frozen=True, slots=True)

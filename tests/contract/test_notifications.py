@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import functools
 
+from parcelstream.domain.notifications import Attempt, Subscription
 from parcelstream.domain.packages import Contact, Package
 from parcelstream.domain.scans import Location, Scan, ScanCode
 from parcelstream.notify.planning import plan_deliveries
-from parcelstream.notify.records import Attempt, Subscription
 from parcelstream.pipeline.projection import project_package
 from parcelstream.storage.ports import Planner
 from tests.contract.conftest import NotificationStore, StateStore

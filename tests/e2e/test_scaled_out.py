@@ -57,6 +57,7 @@ async def scaled_env() -> AsyncIterator[dict[str, str]]:
             # A short ack wait, so a killed processor's unacknowledged batch comes back quickly.
             "PARCELSTREAM_LOG_URL": f"{NATS_URL}?stream={stream}&ack_wait=3",
             "PARCELSTREAM_REDIS_URL": f"{shared_redis_url()}?prefix={prefix}",
+            "PARCELSTREAM_SIGNING_SECRET": "e2e-" + uuid.uuid4().hex,
         }
         connection = await nats.connect(NATS_URL)
         try:

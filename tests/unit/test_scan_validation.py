@@ -8,7 +8,8 @@ import pytest
 from parcelstream.domain.errors import Rejection
 from parcelstream.domain.scans import Location, Scan, ScanCode
 from parcelstream.ingest.schemas import ScanIn
-from parcelstream.ingest.validation import rejections_from_msgspec, scan_from_wire
+from parcelstream.ingest.validation import scan_from_wire
+from parcelstream.wire_errors import rejections_from_msgspec
 
 NOW = 1_795_000_000_000_000  # 2026-11-18T...Z
 DAY = 86_400_000_000

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from parcelstream.notify.records import (
+from parcelstream.domain.notifications import (
     Attempt,
     DeliveryRecord,
     Outgoing,

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from parcelstream.notify.records import (
+from parcelstream.domain.notifications import (
     Attempt,
     DeliveryRecord,
     Outgoing,

@@ -1,0 +1,125 @@
+"""Subscribing and unsubscribing, as a service the HTTP routes call: validation included."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from parcelstream.domain.errors import RejectedInput, Rejection
+from parcelstream.domain.notifications import DeliveryRecord, Subscription
+from parcelstream.domain.numbers import detect, normalize
+from parcelstream.domain.status import MILESTONES
+from parcelstream.notify.links import LinkSigner, Unsubscribe
+from parcelstream.storage.ports import NotificationQueue, SubscriptionStore
+from parcelstream.wire_errors import rejections_from_msgspec
+
+_EMAIL = re.compile(
+    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
+)
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_DEVICE_TOKEN = re.compile(r"^[A-Za-z0-9:_\-.]{16,4096}$")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+Milestone = Literal["PICKED_UP", "OUT_FOR_DELIVERY", "DELIVERED", "ATTEMPTED_DELIVERY", "EXCEPTION"]
+
+
+class SubscribeIn(msgspec.Struct):
+    tracking_number: Annotated[str, msgspec.Meta(max_length=80)]
+    channel: Literal["email", "sms", "push", "webhook"]
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    milestones: list[Milestone] | None = None
+
+
+_decoder = msgspec.json.Decoder(SubscribeIn)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    subscription: Subscription
+    unsubscribe_url: str
+
+
+class SubscriptionService:
+    def __init__(
+        self, store: SubscriptionStore, queue: NotificationQueue, links: LinkSigner
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._links = links
+
+    async def subscribe(self, body: bytes) -> Subscribed:
+        try:
+            item = _decoder.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise RejectedInput(rejections_from_msgspec(exc)) from None
+        number = normalize(item.tracking_number)
+        if not detect(number).valid:
+            raise RejectedInput(
+                Rejection(
+                    "tracking_number", "not a valid tracking number", "invalid_tracking_number"
+                )
+            )
+        problem = address_problem(item.channel, item.address)
+        if problem:
+            raise RejectedInput(Rejection("address", problem))
+        subscription = Subscription(
+            subscription_id="sub_" + secrets.token_hex(12),
+            tracking_number=number,
+            channel=item.channel,
+            address=item.address,
+            milestones=frozenset(item.milestones or MILESTONES),
+            secret="whsec_" + secrets.token_urlsafe(24) if item.channel == "webhook" else None,
+        )
+        await self._store.subscribe(subscription)
+        return Subscribed(subscription, self._links.unsubscribe_url(_link_for(subscription)))
+
+    async def unsubscribe(self, subscription_id: str) -> Subscription:
+        removed = await self._store.unsubscribe(subscription_id)
+        if removed is None:
+            raise RejectedInput(
+                Rejection(
+                    "subscription_id", "no such subscription (or already removed)", "not_found"
+                )
+            )
+        return removed
+
+    async def unsubscribe_by_link(self, token: str) -> Unsubscribe:
+        request = self._links.read(token)
+        if request is None:
+            raise RejectedInput(Rejection("token", "not a valid unsubscribe link", "not_found"))
+        if request.subscription_id.startswith(("recipient:", "shipper:")):
+            await self._store.opt_out(request.tracking_number, request.channel, request.address)
+        else:
+            await self._store.unsubscribe(request.subscription_id)
+        return request
+
+    async def deliveries(self, tracking_number: str) -> list[DeliveryRecord]:
+        return await self._queue.deliveries(normalize(tracking_number))
+
+
+def address_problem(channel: str, address: str) -> str | None:
+    if channel == "email" and not _EMAIL.match(address):
+        return "not an e-mail address"
+    if channel == "sms" and not _E164.match(address):
+        return "an E.164 phone number such as +14155550100"
+    if channel == "push" and not _DEVICE_TOKEN.match(address):
+        return "not a device registration token"
+    if channel == "webhook":
+        parts = urlsplit(address)
+        local = parts.scheme == "http" and parts.hostname in _LOOPBACK
+        if not (parts.scheme == "https" or local) or not parts.hostname:
+            return "an https:// URL"
+    return None
+
+
+def _link_for(subscription: Subscription) -> Unsubscribe:
+    return Unsubscribe(
+        subscription.tracking_number,
+        subscription.subscription_id,
+        subscription.channel,
+        subscription.address,
+    )

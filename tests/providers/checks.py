@@ -1,0 +1,16 @@
+"""Assertions and settings the provider tests share."""
+
+from __future__ import annotations
+
+import httpx
+
+from parcelstream.notify.providers.base import ProviderError
+
+SHORT = httpx.Timeout(0.3, connect=2.0)
+"""A read timeout the injected delays (1 s) outlast, so a timeout test takes a fraction of one."""
+
+
+def assert_no_secret(error: ProviderError, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in str(error)
+        assert secret not in repr(error)
