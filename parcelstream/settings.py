@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     notify_max_age_hours: float = Field(
         24.0, description="Milestones older than this when first seen (backfills) notify nobody."
     )
+    notify_backoff_seconds: float = Field(
+        2.0, description="First retry after about this long, doubling (with jitter) per retry."
+    )
     templates_dir: Path | None = Field(
         None, description="Folder of Jinja2 templates overriding the built-in ones, file by file."
     )

@@ -293,6 +293,9 @@ def open_notifier(settings: Settings, backends: Backends) -> tuple[Notifier, lis
         providers,
         TemplateRenderer(settings.templates_dir),
         LinkSigner(signing_secret(settings), settings.public_url),
-        policy=NotifierPolicy(max_age_hours=settings.notify_max_age_hours),
+        policy=NotifierPolicy(
+            max_age_hours=settings.notify_max_age_hours,
+            backoff_base_seconds=settings.notify_backoff_seconds,
+        ),
     )
     return notifier, said

@@ -89,6 +89,8 @@ def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
                 notifications.unsubscribe_link,
                 methods=["GET", "POST"],
             ),
+            # The same, short: the link has to fit in an SMS.
+            Route("/u/{token}", notifications.unsubscribe_link, methods=["GET", "POST"]),
             Route("/v1/notifications/deliveries", notifications.deliveries, methods=["GET"]),
             Route(TWILIO_CALLBACK, notifications.twilio_callback, methods=["POST"]),
             Route(SENDGRID_CALLBACK, notifications.sendgrid_callback, methods=["POST"]),
@@ -147,6 +149,7 @@ def build_services(settings: Settings, backends: Backends) -> Services:
         subscriptions=SubscriptionService(
             backends.subscriptions,
             backends.notifications,
+            backends.ledger,
             LinkSigner(signing_secret(settings), settings.public_url),
         ),
         receipts=Receipts(

@@ -174,12 +174,7 @@ class Notifier:
             else None,
             tracking_url=self._links.tracking_url(occurrence.tracking_number),
             unsubscribe_url=self._links.unsubscribe_url(
-                Unsubscribe(
-                    occurrence.tracking_number,
-                    outgoing.subscription_id,
-                    outgoing.channel,
-                    outgoing.address,
-                )
+                Unsubscribe(outgoing.subscription_id, occurrence.tracking_number)
             ),
         )
         if outgoing.channel == "webhook":

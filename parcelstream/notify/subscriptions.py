@@ -15,7 +15,8 @@ from parcelstream.domain.notifications import DeliveryRecord, Subscription
 from parcelstream.domain.numbers import detect, normalize
 from parcelstream.domain.status import MILESTONES
 from parcelstream.notify.links import LinkSigner, Unsubscribe
-from parcelstream.storage.ports import NotificationQueue, SubscriptionStore
+from parcelstream.notify.planning import automatic_subscriptions
+from parcelstream.storage.ports import NotificationQueue, PackageLedger, SubscriptionStore
 from parcelstream.wire_errors import rejections_from_msgspec
 
 _EMAIL = re.compile(
@@ -45,10 +46,15 @@ class Subscribed:
 
 class SubscriptionService:
     def __init__(
-        self, store: SubscriptionStore, queue: NotificationQueue, links: LinkSigner
+        self,
+        store: SubscriptionStore,
+        queue: NotificationQueue,
+        ledger: PackageLedger,
+        links: LinkSigner,
     ) -> None:
         self._store = store
         self._queue = queue
+        self._ledger = ledger
         self._links = links
 
     async def subscribe(self, body: bytes) -> Subscribed:
@@ -75,7 +81,8 @@ class SubscriptionService:
             secret="whsec_" + secrets.token_urlsafe(24) if item.channel == "webhook" else None,
         )
         await self._store.subscribe(subscription)
-        return Subscribed(subscription, self._links.unsubscribe_url(_link_for(subscription)))
+        link = self._links.unsubscribe_url(Unsubscribe(subscription.subscription_id))
+        return Subscribed(subscription, link)
 
     async def unsubscribe(self, subscription_id: str) -> Subscription:
         removed = await self._store.unsubscribe(subscription_id)
@@ -87,15 +94,22 @@ class SubscriptionService:
             )
         return removed
 
-    async def unsubscribe_by_link(self, token: str) -> Unsubscribe:
+    async def unsubscribe_by_link(self, token: str) -> tuple[str, str]:
+        """(tracking number, channel) of what the link stopped; unknown links are refused."""
         request = self._links.read(token)
         if request is None:
             raise RejectedInput(Rejection("token", "not a valid unsubscribe link", "not_found"))
-        if request.subscription_id.startswith(("recipient:", "shipper:")):
-            await self._store.opt_out(request.tracking_number, request.channel, request.address)
-        else:
-            await self._store.unsubscribe(request.subscription_id)
-        return request
+        if request.tracking_number is None:
+            removed = await self._store.unsubscribe(request.subscription_id)
+            if removed is None:  # already gone: the link did its work earlier
+                return "", ""
+            return removed.tracking_number, removed.channel
+        package = await self._ledger.package(request.tracking_number)
+        automatic = {s.subscription_id: s for s in automatic_subscriptions(package)}
+        chosen = automatic.get(request.subscription_id)
+        if chosen is not None:
+            await self._store.opt_out(chosen.tracking_number, chosen.channel, chosen.address)
+        return request.tracking_number, request.subscription_id.partition(":")[2]
 
     async def deliveries(self, tracking_number: str) -> list[DeliveryRecord]:
         return await self._queue.deliveries(normalize(tracking_number))
@@ -114,12 +128,3 @@ def address_problem(channel: str, address: str) -> str | None:
         if not (parts.scheme == "https" or local) or not parts.hostname:
             return "an https:// URL"
     return None
-
-
-def _link_for(subscription: Subscription) -> Unsubscribe:
-    return Unsubscribe(
-        subscription.tracking_number,
-        subscription.subscription_id,
-        subscription.channel,
-        subscription.address,
-    )

@@ -54,18 +54,35 @@ async def _template(admin: asyncpg.Connection) -> str:
     return name
 
 
-@asynccontextmanager
-async def fresh_database(migrated: bool = True) -> AsyncIterator[str]:
-    """A new database for one test (schema applied unless `migrated=False`); dropped after."""
+async def create_database(migrated: bool = True) -> str:
+    """A new database (schema applied unless `migrated=False`); its URL."""
     admin = await _admin()
-    name = f"pstest_{uuid.uuid4().hex[:16]}"
     try:
+        name = f"pstest_{uuid.uuid4().hex[:16]}"
         template = await _template(admin) if migrated else "template0"
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        yield database_url(name)
+        return database_url(name)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def drop_database(url: str) -> None:
+    admin = await _admin()
+    try:
+        name = url.rsplit("/", 1)[1]
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def fresh_database(migrated: bool = True) -> AsyncIterator[str]:
+    """A new database for one test; dropped after."""
+    url = await create_database(migrated)
+    try:
+        yield url
+    finally:
+        await drop_database(url)
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ callbacks. Thin: validation and rules live in parcelstream/notify."""
 from __future__ import annotations
 
 import html
+from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.requests import Request
@@ -44,15 +45,17 @@ async def unsubscribe(request: Request) -> Response:
 
 async def unsubscribe_link(request: Request) -> Response:
     """GET from a person clicking the link; POST from a mail client's one-click (RFC 8058)."""
-    done = await services_of(request).subscriptions.unsubscribe_by_link(
+    number, channel = await services_of(request).subscriptions.unsubscribe_by_link(
         request.path_params["token"]
     )
     if request.method == "POST":
-        return _json({"unsubscribed": True, "tracking_number": done.tracking_number})
+        return _json({"unsubscribed": True, "tracking_number": number or None})
     return HTMLResponse(
         "<!doctype html><meta charset=utf-8><title>Unsubscribed</title>"
-        f"<p>You will get no more {html.escape(done.channel)} updates about package "
-        f"{html.escape(done.tracking_number)}.</p>"
+        f"<p>You will get no more {html.escape(channel)} updates about package "
+        f"{html.escape(number)}.</p>"
+        if number
+        else "<!doctype html><meta charset=utf-8><title>Unsubscribed</title><p>Unsubscribed.</p>"
     )
 
 
@@ -66,8 +69,8 @@ async def deliveries(request: Request) -> Response:
 
 
 async def twilio_callback(request: Request) -> Response:
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    # Twilio posts application/x-www-form-urlencoded; parse_qsl needs no extra dependency.
+    fields = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
     matched = await services_of(request).receipts.twilio(
         fields, request.headers.get("x-twilio-signature")
     )
