@@ -221,7 +221,10 @@ def test_every_channel_is_told_once_per_occurrence(shipper: Shipper, fakes: Fake
     sms = [a.content for a in fakes.twilio.accepted]
     assert {m["To"] for m in sms} == {"+14045550199"}
     assert len(sms) == 2
-    assert all(len(m["Body"]) <= 160 and f"{PUBLIC_URL}/v1/track/{TN}" in m["Body"] for m in sms)
+    for message in sms:
+        assert len(message["Body"]) <= 160, message["Body"]
+        assert f"{PUBLIC_URL}/v1/track/{TN}" in message["Body"]
+        assert f"Stop: {PUBLIC_URL}/u/" in message["Body"]
     [message] = [a.content for a in fakes.fcm.accepted]
     assert message["token"] == DEVICE
     assert message["data"]["status"] == "OUT_FOR_DELIVERY"
