@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from parcelstream.domain.milestones import Occurrence
+from parcelstream.domain.notifications import Outgoing, PlannedDelivery
 from parcelstream.domain.packages import Package
 from parcelstream.domain.scans import SCAN_CODES, Location, Scan
 from parcelstream.domain.status import Status
@@ -85,6 +86,27 @@ def milestone_from_row(row: Any) -> Occurrence:
     tn, milestone, number, detail, at, offset, city, region, country = row
     place = Location(city, region, None, country) if city or region or country else None
     return Occurrence(tn, STATUSES[milestone], number, detail, at, offset, place)
+
+
+def planned_row(p: PlannedDelivery, key: tuple[str, str, int], now: int) -> tuple[Any, ...]:
+    """A planned delivery as a row of the deliveries table (due at once)."""
+    tn, milestone, number = key
+    return (p.event_id, tn, milestone, number, p.subscription_id, p.channel, p.address, now, now)
+
+
+def outgoing_from_row(row: Any) -> Outgoing:
+    """delivery_id, event_id, subscription_id, channel, address, attempts, created_at, then the
+    milestone's MILESTONE_COLUMNS."""
+    return Outgoing(
+        delivery_id=row[0],
+        event_id=row[1],
+        subscription_id=row[2],
+        channel=row[3],
+        address=row[4],
+        attempts=row[5],
+        occurrence=milestone_from_row(tuple(row[7:])),
+        created_at=row[6],
+    )
 
 
 def encode_package(package: Package) -> bytes:

@@ -18,11 +18,16 @@ from parcelstream.domain.notifications import (
     Attempt,
     DeliveryRecord,
     Outgoing,
-    PlannedDelivery,
     Subscription,
 )
 from parcelstream.storage.ports import Planner
-from parcelstream.storage.rows import MILESTONE_COLUMNS, decode_package, milestone_from_row
+from parcelstream.storage.rows import (
+    MILESTONE_COLUMNS,
+    decode_package,
+    milestone_from_row,
+    outgoing_from_row,
+    planned_row,
+)
 
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MILESTONE_COLUMNS.split(","))
 _PENDING = f"""
@@ -144,7 +149,7 @@ class PostgresNotifications:
                     subscriptions.get(tn, []),
                     frozenset(opted_out.get(tn, ())),
                 )
-                rows.extend(_planned_row(p, occurrence.key, now) for p in planned)
+                rows.extend(planned_row(p, occurrence.key, now) for p in planned)
             if rows:
                 await conn.execute(_INSERT_DELIVERIES, *[list(c) for c in zip(*rows, strict=True)])
             keys = list(zip(*(o.key for o in occurrences), strict=True))
@@ -158,7 +163,7 @@ class PostgresNotifications:
 
     async def claim(self, limit: int, now: int, lease: int) -> list[Outgoing]:
         rows = await self._pool.fetch(_CLAIM, now, limit, now + lease)
-        return [_outgoing(r) for r in rows]
+        return [outgoing_from_row(r) for r in rows]
 
     async def record(self, attempts: Sequence[Attempt]) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -200,24 +205,6 @@ def _record_params(a: Attempt) -> tuple[Any, ...]:
     return (a.delivery_id, a.provider, a.error)
 
 
-def _planned_row(p: PlannedDelivery, key: tuple[str, str, int], now: int) -> tuple[Any, ...]:
-    tn, milestone, number = key
-    return (p.event_id, tn, milestone, number, p.subscription_id, p.channel, p.address, now, now)
-
-
 def _subscription_from_row(row: Any) -> Subscription:
     sid, tn, channel, address, milestones, source, secret, _ = row
     return Subscription(sid, tn, channel, address, frozenset(milestones), source, secret)
-
-
-def _outgoing(row: Any) -> Outgoing:
-    return Outgoing(
-        delivery_id=row[0],
-        event_id=row[1],
-        subscription_id=row[2],
-        channel=row[3],
-        address=row[4],
-        attempts=row[5],
-        occurrence=milestone_from_row(tuple(row[7:])),
-        created_at=row[6],
-    )

@@ -19,11 +19,16 @@ from parcelstream.domain.notifications import (
     Attempt,
     DeliveryRecord,
     Outgoing,
-    PlannedDelivery,
     Subscription,
 )
 from parcelstream.storage.ports import Planner
-from parcelstream.storage.rows import MILESTONE_COLUMNS, decode_package, milestone_from_row
+from parcelstream.storage.rows import (
+    MILESTONE_COLUMNS,
+    decode_package,
+    milestone_from_row,
+    outgoing_from_row,
+    planned_row,
+)
 from parcelstream.storage.sqlite.connection import connect
 
 _SCHEMA = """
@@ -207,7 +212,7 @@ class SqliteNotifications:
                     "INSERT OR IGNORE INTO deliveries (event_id, tracking_number, milestone,"
                     " number, subscription_id, channel, address, next_attempt_at, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [_planned_row(p, occurrence.key, now) for p in planned],
+                    [planned_row(p, occurrence.key, now) for p in planned],
                 )
                 conn.execute(
                     "UPDATE milestones SET dispatched = 1"
@@ -226,7 +231,7 @@ class SqliteNotifications:
                 r[0]
                 for r in conn.execute(_CLAIM, {"until": now + lease, "now": now, "limit": limit})
             ]
-            return [_outgoing(conn.execute(_CLAIMED, (i,)).fetchone()) for i in sorted(ids)]
+            return [outgoing_from_row(conn.execute(_CLAIMED, (i,)).fetchone()) for i in sorted(ids)]
 
     async def record(self, attempts: Sequence[Attempt]) -> None:
         await self._run(self._record, attempts)
@@ -299,11 +304,6 @@ def _record_params(a: Attempt) -> dict[str, Any]:
     }
 
 
-def _planned_row(p: PlannedDelivery, key: tuple[str, str, int], now: int) -> tuple[Any, ...]:
-    tn, milestone, number = key
-    return (p.event_id, tn, milestone, number, p.subscription_id, p.channel, p.address, now, now)
-
-
 def _subscription(conn: sqlite3.Connection, subscription_id: str) -> Subscription | None:
     row = conn.execute(
         "SELECT * FROM subscriptions WHERE subscription_id = ? AND removed = 0",
@@ -315,17 +315,3 @@ def _subscription(conn: sqlite3.Connection, subscription_id: str) -> Subscriptio
 def _subscription_from_row(row: Any) -> Subscription:
     sid, tn, channel, address, milestones, source, secret, _ = row
     return Subscription(sid, tn, channel, address, frozenset(milestones.split()), source, secret)
-
-
-def _outgoing(row: Any) -> Outgoing:
-    delivery_id, event_id, subscription_id, channel, address, attempts, created_at = row[:7]
-    return Outgoing(
-        delivery_id=delivery_id,
-        event_id=event_id,
-        subscription_id=subscription_id,
-        channel=channel,
-        address=address,
-        attempts=attempts,
-        occurrence=milestone_from_row(row[7:]),
-        created_at=created_at,
-    )
