@@ -280,6 +280,39 @@ class HttpConnection:
             await self.close()
         return status, body
 
+    async def exchange(self, request: bytes) -> tuple[int, bytes, bytes]:
+        """Like `send`, but also returns the response head (status line and headers, as sent)."""
+        if self._writer is None or self._reader is None:
+            await self.open()
+        assert self._writer is not None
+        assert self._reader is not None
+        self._writer.write(request)
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        lower = head.lower()
+        at = lower.find(b"\r\ncontent-length:")
+        if at >= 0:
+            end = lower.index(b"\r\n", at + 2)
+            length = int(lower[at + 17 : end])
+            body = await self._reader.readexactly(length) if length else b""
+        elif b"\r\ntransfer-encoding: chunked" in lower:
+            raise HttpError("chunked responses are not supported by the bench client")
+        else:
+            body = b""
+        if b"\r\nconnection: close" in lower:
+            await self.close()
+        return int(head[9:12]), head, body
+
+
+def header_value(head: bytes, name: str) -> str | None:
+    """One header's value from a response head returned by `HttpConnection.exchange`."""
+    lower = head.lower()
+    at = lower.find(b"\r\n" + name.lower().encode() + b":")
+    if at < 0:
+        return None
+    start = at + 3 + len(name)
+    end = head.find(b"\r\n", start)
+    return head[start : end if end >= 0 else len(head)].decode("latin-1").strip()
+
 
 async def get_json(conn: HttpConnection, path: str) -> tuple[int, Any]:
     status, body = await conn.send(conn.get_request(path))
@@ -428,3 +461,110 @@ def summarize_ms(values_ms: Sequence[float]) -> dict[str, float]:
         "p99_ms": round(percentile(ordered, 99), 3),
         "max_ms": round(ordered[-1], 3) if ordered else 0.0,
     }
+
+
+# --- processes and their CPU (the scaled-out shape) ---------------------------------------------
+# Added for bench/scaled_out.py, which runs several server processes (api workers, processors)
+# and wants each component's CPU time, including the PostgreSQL, Redis and NATS servers.
+
+
+def cli_command() -> list[str]:
+    """The `parcelstream` command of this interpreter, as a list to extend with arguments."""
+    return _cli()
+
+
+def wait_http_ready(process: subprocess.Popen[bytes], port: int, timeout: float) -> None:
+    """Return once GET /healthz on `port` answers 200; raise if `process` exits first."""
+    _wait_ready(process, port, timeout)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (all its threads) so far; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _parent_pids() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{entry}/stat") as f:
+            parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process descended from it (e.g. uvicorn's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parent_pids().items():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def processes_named(*names: str) -> list[int]:
+    """PIDs whose /proc/PID/comm is one of `names` (e.g. "redis-server", "nats-server")."""
+    wanted = set(names)
+    pids: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError), open(f"/proc/{entry}/comm") as comm:
+            if comm.read().strip() in wanted:
+                pids.append(int(entry))
+    return pids
+
+
+def stop_process(process: subprocess.Popen[bytes], name: str, timeout: float = 30) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`: the exit code."""
+    if process.poll() is not None:
+        return process.returncode
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        print(f"warning: {name} ignored SIGTERM for {timeout:.0f} s; killed", file=sys.stderr)
+        return process.wait()
+
+
+def listening_pid(port: int) -> int | None:
+    """The process listening on TCP `port` on this machine (e.g. the Redis or NATS server), found
+    through /proc/net/tcp{,6} and the processes' open sockets; None if not found."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/fd/{fd}") in targets:
+                        return int(entry)
+    return None
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy (all CPUs, all processes) since boot."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

@@ -8,6 +8,7 @@ teardown and attaches the log to the report of a failed test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -118,6 +119,9 @@ class Server:
                 stderr=subprocess.STDOUT,
                 env={**child_env(), **self.env},
                 cwd=self.data_dir,
+                # Its own process group: `api --workers N` forks workers that a SIGKILL of the
+                # supervisor alone would leave running.
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         if not http:
@@ -151,7 +155,8 @@ class Server:
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would; returns once the process is gone."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
         self._note(f"killed with SIGKILL (exit {self.process.returncode})")
 

@@ -73,7 +73,14 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::small
 ON CONFLICT DO NOTHING
 RETURNING tracking_number
 """
-_SELECT_HISTORIES = f"SELECT {SCAN_COLUMNS} FROM scans WHERE tracking_number = ANY($1::text[])"
+# One index probe per package, each pruned to its partition at run time. `= ANY($1)` instead
+# probes every partition for every number, and without fresh statistics degrades to full scans.
+_SELECT_HISTORIES = f"""
+SELECT s.* FROM unnest($1::text[]) AS t(tracking_number)
+CROSS JOIN LATERAL (
+    SELECT {SCAN_COLUMNS} FROM scans WHERE scans.tracking_number = t.tracking_number
+) AS s
+"""
 _UPSERT_DOCUMENTS = """
 INSERT INTO documents AS d (tracking_number, version, status, etag, body)
 SELECT t, 1, s, e, b FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) AS u(t, s, e, b)
