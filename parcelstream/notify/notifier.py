@@ -40,7 +40,7 @@ _encoder = msgspec.json.Encoder()
 
 @dataclass(frozen=True, slots=True)
 class NotifierPolicy:
-    batch: int = 200
+    batch: int = 1000
     concurrency: int = 64
     poll_seconds: float = 0.1
     lease_seconds: float = 60.0

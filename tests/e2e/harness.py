@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import httpx
+import httpx2
 
 _CLI = (sys.executable, "-m", "parcelstream.cli")
 
@@ -127,7 +127,7 @@ class Server:
         if not http:
             self._wait_for_log("processor running", deadline)
             return
-        with httpx.Client(timeout=2.0) as client:
+        with httpx2.Client(timeout=2.0) as client:
             while True:
                 code = self.process.poll()
                 if code is not None:
@@ -137,7 +137,7 @@ class Server:
                 try:
                     if client.get(f"{self.base_url}/healthz").status_code == 200:
                         return
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     pass
                 if time.monotonic() > deadline:
                     raise ServerError(f"/healthz did not answer within {timeout}s")

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-import httpx
+import httpx2
 
 from .workload import Scan
 
@@ -75,11 +75,11 @@ class Streamer:
         )
 
     async def run(self) -> None:
-        limits = httpx.Limits(max_connections=self.clients)
-        async with httpx.AsyncClient(
+        limits = httpx2.Limits(max_connections=self.clients)
+        async with httpx2.AsyncClient(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {self.key}"},
-            timeout=httpx.Timeout(20.0),
+            timeout=httpx2.Timeout(20.0),
             limits=limits,
         ) as client:
             try:
@@ -96,7 +96,7 @@ class Streamer:
             return self.dispatched - 1, "first"
         return None
 
-    async def _client(self, client: httpx.AsyncClient) -> None:
+    async def _client(self, client: httpx2.AsyncClient) -> None:
         while not self.halted:
             taken = self._take()
             if taken is None:
@@ -105,7 +105,7 @@ class Streamer:
                 return
             await asyncio.sleep(self._jitter.uniform(*self.pace))
 
-    async def _send(self, client: httpx.AsyncClient, index: int, purpose: str) -> bool:
+    async def _send(self, client: httpx2.AsyncClient, index: int, purpose: str) -> bool:
         batch = self.batches[index]
         attempt = 0
         while True:
@@ -114,7 +114,7 @@ class Streamer:
             self.in_flight += 1
             try:
                 response = await client.post("/v1/scans", json={"scans": batch})
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 self.transport_errors[type(exc).__name__] += 1
             else:
                 if response.status_code == 200:

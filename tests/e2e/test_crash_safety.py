@@ -14,7 +14,7 @@ import asyncio
 import random
 from datetime import timedelta
 
-import httpx
+import httpx2
 import pytest
 
 from .harness import Server, ServerFactory, create_key
@@ -96,7 +96,7 @@ async def test_acknowledged_scans_survive_sigkill(
     assert streamer.acked == set(range(len(batches))), streamer.summary()
     assert len(kills) >= 4
 
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=20.0) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=20.0) as client:
         differences = await settle(client, expected, within=30.0)
     assert not differences.mismatches, differences.describe() + "\n" + streamer.summary()
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from .harness import Server, ServerFactory, create_key
@@ -122,11 +122,11 @@ def build_scans() -> list[Scan]:
 
 
 def wait_for(
-    client: httpx.Client,
+    client: httpx2.Client,
     number: str,
-    ready: Callable[[httpx.Response], bool],
+    ready: Callable[[httpx2.Response], bool],
     timeout: float = 10.0,
-) -> httpx.Response:
+) -> httpx2.Response:
     """GET the lookup until `ready(response)` holds; processing is asynchronous."""
     deadline = time.monotonic() + timeout
     while True:
@@ -140,7 +140,7 @@ def wait_for(
         time.sleep(0.05)
 
 
-def assert_json_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+def assert_json_error(response: httpx2.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, response.text)
     assert response.headers["content-type"].startswith("application/json"), response.headers
     error: dict[str, Any] = response.json()["error"]
@@ -159,7 +159,7 @@ def test_new_user_journey(server_factory: ServerFactory) -> None:
     assert key.startswith("psk_"), key
 
     auth = {"Authorization": f"Bearer {key}"}
-    with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
+    with httpx2.Client(base_url=server.base_url, timeout=30.0) as client:
         # -- register ------------------------------------------------------------------------
         registration = {
             "tracking_number": NUMBER,

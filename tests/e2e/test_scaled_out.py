@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
+import httpx2
 import nats
 import pytest
 from redis.asyncio import Redis
@@ -113,7 +113,7 @@ async def test_killing_one_of_two_processors_loses_and_duplicates_nothing(
     assert streamer.acked == set(range(len(batches))), streamer.summary()
     assert len(pool) == 20_000
 
-    async with httpx.AsyncClient(base_url=api.base_url, timeout=20.0) as client:
+    async with httpx2.AsyncClient(base_url=api.base_url, timeout=20.0) as client:
         differences = await settle(client, expected, within=90.0)
     assert not differences.mismatches, differences.describe()
     assert survivor.running
@@ -135,7 +135,7 @@ async def test_lookups_survive_a_redis_outage_and_redis_catches_up(
         middle = [scan for scans in journeys.values() for scan in scans[4:6]]
         late = [scan for scans in journeys.values() for scan in scans[6:]]
 
-        async with httpx.AsyncClient(base_url=api.base_url, timeout=10.0) as client:
+        async with httpx2.AsyncClient(base_url=api.base_url, timeout=10.0) as client:
             await _post(client, key, [scan for scans in early.values() for scan in scans])
             settled = await settle(
                 client, {n: expected_document(s) for n, s in early.items()}, within=30
@@ -192,7 +192,7 @@ async def test_lookups_survive_a_redis_outage_and_redis_catches_up(
             await client.aclose()
 
 
-async def _post(client: httpx.AsyncClient, key: str, scans: list[Scan]) -> None:
+async def _post(client: httpx2.AsyncClient, key: str, scans: list[Scan]) -> None:
     for start in range(0, len(scans), 500):
         body = {"scans": scans[start : start + 500]}
         response = await client.post(
@@ -203,7 +203,7 @@ async def _post(client: httpx.AsyncClient, key: str, scans: list[Scan]) -> None:
 
 
 async def _lookups_until(
-    client: httpx.AsyncClient, numbers: list[str], stop: asyncio.Event
+    client: httpx2.AsyncClient, numbers: list[str], stop: asyncio.Event
 ) -> tuple[int, float]:
     answered, slowest = 0, 0.0
 
@@ -223,7 +223,7 @@ async def _lookups_until(
 async def _redis_holds_latest(server: RedisServer, numbers: list[str], base_url: str) -> None:
     client = Redis.from_url(server.url)
     try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as http:
+        async with httpx2.AsyncClient(base_url=base_url, timeout=10.0) as http:
 
             async def all_current() -> bool:
                 for number in numbers:

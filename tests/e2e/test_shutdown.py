@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from .harness import Server, ServerFactory, create_key
@@ -109,7 +109,7 @@ async def test_sigterm_while_streaming(server_factory: ServerFactory, rng: rando
     acked = {_key(scan) for i in streamer.acked for scan in batches[i]}
     maybe = {_key(scan) for i in streamer.unresolved for scan in batches[i]}
     numbers = sorted({key[0] for key in acked | maybe})
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=20.0) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=20.0) as client:
         shown = await _wait_for_acknowledged(client, numbers, acked, within=15.0)
     missing = acked - set(shown)
     twice = {k for k in set(shown) if shown.count(k) > 1}
@@ -138,7 +138,7 @@ async def test_sigterm_while_streaming(server_factory: ServerFactory, rng: rando
     if len(resender.acked) != len(rest):
         problems.append("resending: " + resender.summary())
     expected = {number: expected_document(scans) for number, scans in journeys.items()}
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=20.0) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=20.0) as client:
         differences = await settle(client, expected, within=20.0)
     if differences.mismatches:
         problems.append(differences.describe())
@@ -146,7 +146,7 @@ async def test_sigterm_while_streaming(server_factory: ServerFactory, rng: rando
 
 
 async def _wait_for_acknowledged(
-    client: httpx.AsyncClient, numbers: list[str], acked: set[Key], within: float
+    client: httpx2.AsyncClient, numbers: list[str], acked: set[Key], within: float
 ) -> list[Key]:
     """Every event shown for `numbers` (duplicates kept), once all of `acked` is visible or
     `within` seconds have passed."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import httpx
+import httpx2
 
 from parcelstream.domain.numbers import is_valid
 
@@ -210,7 +210,7 @@ def compare(expected: ExpectedDocument, document: dict[str, Any] | None) -> str:
 
 
 async def settle(
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     expected: dict[str, ExpectedDocument],
     *,
     within: float,

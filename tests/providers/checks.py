@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 
 from parcelstream.notify.providers.base import ProviderError
 
-SHORT = httpx.Timeout(0.3, connect=2.0)
+SHORT = httpx2.Timeout(0.3, connect=2.0)
 """A read timeout the injected delays (1 s) outlast, so a timeout test takes a fraction of one."""
 
 

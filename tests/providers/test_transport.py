@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from parcelstream.notify.providers.base import Provider, ProviderError
@@ -57,7 +57,7 @@ def test_retry_after_reads_seconds_or_an_http_date(
     ],
 )
 def test_status_classes_map_to_retryable_or_not(status: int, retryable: bool) -> None:
-    response = httpx.Response(status, text="nope")
+    response = httpx2.Response(status, text="nope")
 
     with pytest.raises(ProviderError) as caught:
         raise_for_status(response, "test", secrets=(), describe=lambda r: (None, r.text))

@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-import httpx
+import httpx2
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -34,7 +34,7 @@ REFRESH_MARGIN_S = 60.0
 class ServiceAccountTokens:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx2.AsyncClient,
         service_account: Mapping[str, str],
         scope: str,
         *,
@@ -108,7 +108,7 @@ class ServiceAccountTokens:
         return token, now + max(lifetime - REFRESH_MARGIN_S, lifetime / 2)
 
 
-def _describe(response: httpx.Response) -> tuple[str | None, str]:
+def _describe(response: httpx2.Response) -> tuple[str | None, str]:
     body = json_or_none(response)
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return body["error"], first_line(str(body.get("error_description", "")))

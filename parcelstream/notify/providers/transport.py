@@ -10,24 +10,24 @@ from collections.abc import Callable, Iterable
 from datetime import UTC
 from typing import Any
 
-import httpx
+import httpx2
 
 from parcelstream.notify.providers.base import ProviderError
 
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=2.0)
 """A provider that has not answered in 10 s is better retried than waited on: the notifier's
 budget from scan to provider call is seconds, and a hung call holds a send slot."""
 
 USER_AGENT = "parcelstream-notify/0.1"
 
-Describe = Callable[[httpx.Response], tuple[str | None, str]]
+Describe = Callable[[httpx2.Response], tuple[str | None, str]]
 """Reads a provider's error body into (the provider's error code, a sentence)."""
 
 
-def new_client(timeout: httpx.Timeout | None = None) -> httpx.AsyncClient:
+def new_client(timeout: httpx2.Timeout | None = None) -> httpx2.AsyncClient:
     # Redirects are not followed: a provider API never redirects a send, and a webhook URL that
     # redirects would carry our signed body to a host the shipper never registered.
-    return httpx.AsyncClient(
+    return httpx2.AsyncClient(
         timeout=timeout or DEFAULT_TIMEOUT,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
@@ -35,30 +35,30 @@ def new_client(timeout: httpx.Timeout | None = None) -> httpx.AsyncClient:
 
 
 async def post(
-    client: httpx.AsyncClient, provider: str, url: str, *, secrets: Iterable[str], **kwargs: Any
-) -> httpx.Response:
+    client: httpx2.AsyncClient, provider: str, url: str, *, secrets: Iterable[str], **kwargs: Any
+) -> httpx2.Response:
     """POST once; a call that never got an answer raises a ProviderError (retryable unless the
     URL itself is unusable)."""
     try:
         return await client.post(url, **kwargs)
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+    except (httpx2.UnsupportedProtocol, httpx2.InvalidURL) as exc:
         # The URL may carry a token of the receiver's: name the problem, not the URL.
         reason = f"{provider}: unusable URL ({type(exc).__name__})"
         raise ProviderError(reason, retryable=False) from None
-    except httpx.TimeoutException as exc:
+    except httpx2.TimeoutException as exc:
         raise ProviderError(
             f"{provider}: timed out ({type(exc).__name__})", retryable=True
         ) from None
-    except httpx.TransportError as exc:
+    except httpx2.TransportError as exc:
         reason = f"{provider}: connection failed ({type(exc).__name__}: {exc})"
         raise ProviderError(scrub(reason, secrets), retryable=True) from None
-    except httpx.RequestError as exc:  # an answer we could not decode: we cannot tell its status
+    except httpx2.RequestError as exc:  # an answer we could not decode: we cannot tell its status
         reason = f"{provider}: unreadable answer ({type(exc).__name__})"
         raise ProviderError(reason, retryable=True) from None
 
 
 def raise_for_status(
-    response: httpx.Response, provider: str, *, secrets: Iterable[str], describe: Describe
+    response: httpx2.Response, provider: str, *, secrets: Iterable[str], describe: Describe
 ) -> None:
     if response.is_success:
         return
@@ -97,7 +97,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
-def json_or_none(response: httpx.Response) -> Any:
+def json_or_none(response: httpx2.Response) -> Any:
     try:
         return response.json()
     except ValueError:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-import httpx
+import httpx2
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -44,7 +44,7 @@ class FakeTwilio(FakeServer):
 
     async def status_callback(
         self, sid: str, status: str, *, error_code: str | None = None
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """POST Twilio's status callback for message `sid` to its StatusCallback URL, signed
         with X-Twilio-Signature as Twilio signs it."""
         matches = [m for m in self.accepted if m.id == sid]
@@ -65,7 +65,7 @@ class FakeTwilio(FakeServer):
         if error_code is not None:
             params["ErrorCode"] = error_code
         signature = _signature(self.auth_token, url, params)
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             return await client.post(url, data=params, headers={"X-Twilio-Signature": signature})
 
     async def _send(self, received: Received) -> Response:
