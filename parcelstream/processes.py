@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 
 import asyncpg
 
@@ -13,43 +14,38 @@ from parcelstream.api.app import start_notifier, start_pipeline
 from parcelstream.settings import Settings
 from parcelstream.storage.postgres.migrate import migrate
 from parcelstream.storage.postgres.state import parse_url
-from parcelstream.wiring import open_backends
+from parcelstream.wiring import Backends, open_backends
 
 log = logging.getLogger(__name__)
 
 
 async def run_processor(settings: Settings) -> None:
     """Consume the event log until SIGTERM or SIGINT; the batch in hand is finished first."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop_signal, stop.set)
-    backends = await open_backends(settings)
-    log.info("processor running: %s", backends.description)
-    try:
-        jobs = start_pipeline(settings, backends, stop)
-        await stop.wait()
-        await asyncio.gather(*jobs, return_exceptions=True)
-    finally:
-        await backends.close()
-    log.info("processor stopped cleanly")
+    await _run_until_signalled(settings, "processor", start_pipeline)
 
 
 async def run_notifier(settings: Settings) -> None:
     """Send milestone notifications until SIGTERM or SIGINT; run any number at once."""
+    await _run_until_signalled(settings, "notifier", start_notifier)
+
+
+Starter = Callable[[Settings, Backends, asyncio.Event], list[asyncio.Task[None]]]
+
+
+async def _run_until_signalled(settings: Settings, name: str, start: Starter) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop_signal, stop.set)
     backends = await open_backends(settings)
     try:
-        jobs = start_notifier(settings, backends, stop)
-        log.info("notifier running: %s", backends.description)
+        jobs = start(settings, backends, stop)
+        log.info("%s running: %s", name, backends.description)
         await stop.wait()
         await asyncio.gather(*jobs, return_exceptions=True)
     finally:
         await backends.close()
-    log.info("notifier stopped cleanly")
+    log.info("%s stopped cleanly", name)
 
 
 async def run_migrations(settings: Settings) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from parcelstream.domain.contacts import E164_HINT, EMAIL_HINT, is_e164, is_email
 from parcelstream.domain.errors import Rejection
 from parcelstream.domain.numbers import CARRIERS, detect, normalize
 from parcelstream.domain.packages import Address, Contact, Package
@@ -14,10 +15,6 @@ from parcelstream.ingest.schemas import AddressIn, ContactIn, LocationIn, Packag
 _MAX_FUTURE_US = 24 * 3600 * 1_000_000
 _MAX_AGE_US = 2 * 366 * 86400 * 1_000_000
 _EXCEPTION_CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_EMAIL = re.compile(
-    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
-)
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SCAN_CODES = ", ".join(code.value for code in ScanCode)
 _GRAMS_PER_UNIT = {"g": 1.0, "kg": 1000.0, "lb": 453.59237, "oz": 28.349523125}
 
@@ -123,10 +120,10 @@ def _contact_problems(role: str, contact: ContactIn | None) -> Invalid:
     if contact is None:
         return []
     problems: Invalid = []
-    if contact.email is not None and not _EMAIL.match(contact.email):
-        problems.append(Rejection(f"{role}.email", "not an e-mail address"))
-    if contact.phone is not None and not _E164.match(contact.phone):
-        problems.append(Rejection(f"{role}.phone", "an E.164 number such as +14155550100"))
+    if contact.email is not None and not is_email(contact.email):
+        problems.append(Rejection(f"{role}.email", EMAIL_HINT))
+    if contact.phone is not None and not is_e164(contact.phone):
+        problems.append(Rejection(f"{role}.phone", E164_HINT))
     return problems
 
 

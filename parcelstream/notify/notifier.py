@@ -22,6 +22,7 @@ import msgspec
 from parcelstream.domain.milestones import Occurrence
 from parcelstream.domain.notifications import Attempt, Outgoing
 from parcelstream.domain.numbers import detect
+from parcelstream.domain.packages import Package
 from parcelstream.domain.times import format_instant
 from parcelstream.notify.links import LinkSigner, Unsubscribe
 from parcelstream.notify.notice import Notice
@@ -98,19 +99,24 @@ class Notifier:
             self._policy.batch, now, int(self._policy.lease_seconds * 1_000_000)
         )
         if due:
-            attempts = await asyncio.gather(*(self._attempt(d) for d in due))
+            numbers = {d.occurrence.tracking_number for d in due}
+            found = await asyncio.gather(*(self._ledger.package(tn) for tn in numbers))
+            packages = dict(zip(numbers, found, strict=True))
+            attempts = await asyncio.gather(
+                *(self._attempt(d, packages[d.occurrence.tracking_number]) for d in due)
+            )
             await self._queue.record(attempts)
         return bool(dispatched or due)
 
-    async def _attempt(self, outgoing: Outgoing) -> Attempt:
+    async def _attempt(self, outgoing: Outgoing, package: Package | None) -> Attempt:
         async with self._slots:
             at = self._clock()
             started = time.perf_counter()
             provider_name: str | None = None
             try:
                 provider = self._providers[outgoing.channel]
-                provider_name = getattr(provider, "name", outgoing.channel)
-                sent = await self._send(provider, outgoing)
+                provider_name = provider.name
+                sent = await self._send(provider, outgoing, package)
             except ProviderError as exc:
                 return self._failed(outgoing, at, started, provider_name, exc.reason, exc)
             except Exception as exc:  # a bug or a missing template: retried, then parked
@@ -159,9 +165,8 @@ class Notifier:
         delay = random.uniform(ceiling / 2, ceiling)
         return max(delay, retry_after or 0.0)
 
-    async def _send(self, provider: Provider, outgoing: Outgoing) -> Sent:
+    async def _send(self, provider: Provider, outgoing: Outgoing, package: Package | None) -> Sent:
         occurrence = outgoing.occurrence
-        package = await self._ledger.package(occurrence.tracking_number)
         carrier = package.carrier if package and package.carrier else None
         if carrier is None:
             carrier = detect(occurrence.tracking_number).carrier

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
+from parcelstream.domain.contacts import E164_HINT, EMAIL_HINT, is_e164, is_email
 from parcelstream.domain.errors import RejectedInput, Rejection
 from parcelstream.domain.notifications import DeliveryRecord, Subscription
 from parcelstream.domain.numbers import detect, normalize
@@ -19,10 +21,6 @@ from parcelstream.notify.planning import automatic_subscriptions
 from parcelstream.storage.ports import NotificationQueue, PackageLedger, SubscriptionStore
 from parcelstream.wire_errors import rejections_from_msgspec
 
-_EMAIL = re.compile(
-    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
-)
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _DEVICE_TOKEN = re.compile(r"^[A-Za-z0-9:_\-.]{16,4096}$")
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 Milestone = Literal["PICKED_UP", "OUT_FOR_DELIVERY", "DELIVERED", "ATTEMPTED_DELIVERY", "EXCEPTION"]
@@ -57,11 +55,17 @@ class SubscriptionService:
         self._ledger = ledger
         self._links = links
 
-    async def subscribe(self, body: bytes) -> Subscribed:
+    async def subscribe(
+        self, body: bytes, require_key: Callable[[], Awaitable[object]]
+    ) -> Subscribed:
+        """`require_key` is awaited for webhooks: only shippers' systems (with a key) may add
+        one; anyone who knows a tracking number may ask for e-mail, SMS or push."""
         try:
             item = _decoder.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise RejectedInput(rejections_from_msgspec(exc)) from None
+        if item.channel == "webhook":
+            await require_key()
         number = normalize(item.tracking_number)
         if not detect(number).valid:
             raise RejectedInput(
@@ -116,10 +120,10 @@ class SubscriptionService:
 
 
 def address_problem(channel: str, address: str) -> str | None:
-    if channel == "email" and not _EMAIL.match(address):
-        return "not an e-mail address"
-    if channel == "sms" and not _E164.match(address):
-        return "an E.164 phone number such as +14155550100"
+    if channel == "email" and not is_email(address):
+        return EMAIL_HINT
+    if channel == "sms" and not is_e164(address):
+        return E164_HINT
     if channel == "push" and not _DEVICE_TOKEN.match(address):
         return "not a device registration token"
     if channel == "webhook":

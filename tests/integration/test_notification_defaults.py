@@ -4,6 +4,7 @@ SendGrid event webhook, and a slow provider that must not slow scan processing."
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ from tests.integration.test_notification_flow import TN, Shipper, sent
 from tests.providers.fakes import FakeSendGrid, FakeSmtp
 
 
+@contextlib.contextmanager
 def start(settings: Settings) -> Iterator[Shipper]:
     keys = make_keys(settings)
     with TestClient(create_app(settings, with_processor=True)) as client:
@@ -41,7 +43,7 @@ def test_embedded_defaults_mail_through_smtp_and_write_the_rest_to_the_outbox(
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", smtp_url=smtp.url)
     caplog.set_level(logging.INFO)
-    for shipper in start(settings):
+    with start(settings) as shipper:
         said = " | ".join(
             r.getMessage() for r in caplog.records if "notifications:" in r.getMessage()
         )
@@ -88,7 +90,7 @@ def test_sendgrid_event_webhook_is_verified_and_updates_receipts(
         sendgrid_base_url=sendgrid.url,
         sendgrid_webhook_public_key=base64.b64encode(public).decode(),
     )
-    for shipper in start(settings):
+    with start(settings) as shipper:
         shipper.client.post(
             "/v1/notifications/subscribe",
             json={"tracking_number": TN, "channel": "email", "address": "dana@example.com"},
@@ -122,7 +124,7 @@ def test_a_slow_provider_never_slows_scan_processing(
         sendgrid_base_url=sendgrid.url,
     )
     sendgrid.delay_next(4.0, count=5)
-    for shipper in start(settings):
+    with start(settings) as shipper:
         shipper.client.post(
             "/v1/notifications/subscribe",
             json={
