@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from parcelstream.domain.proof import DeliveryWindow, Proof
+
 
 class ScanCode(StrEnum):
     LABEL_CREATED = "LABEL_CREATED"
@@ -51,6 +53,10 @@ class Scan:
     exception_code: str | None = None
     employee_id: str | None = None
     location: Location | None = None
+    proof: Proof | None = None
+    """Signature, photos and GPS point of a delivery; only on DELIVERED scans."""
+    carrier_window: DeliveryWindow | None = None
+    """The delivery date or window a partner carrier reported with this scan."""
 
     @property
     def dedup_key(self) -> DedupKey:
