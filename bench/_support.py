@@ -347,11 +347,9 @@ class Server:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        """User + system CPU the server process (all its threads) has used so far."""
-        with open(f"/proc/{self.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        """User + system CPU the server (all its threads, and the notifier child `serve` runs)
+        has used so far; a child that has exited no longer counts."""
+        return sum(process_cpu_seconds(pid) for pid in process_tree(self.pid))
 
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/task"))

@@ -1,4 +1,5 @@
-"""CPU per provider send for httpx and httpx2, against the local Twilio fake, in one run.
+"""CPU per provider send for the providers' client (aiohttp) and httpx2, against the local Twilio
+fake, in one run.
 
     python bench/http_client.py [--sends 2000] [--in-flight 64]
 
@@ -11,33 +12,66 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+
+import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from parcelstream.notify.providers.transport import HttpClient, Timeout
 from tests.providers.fakes import FakeTwilio
 
+FORM = {"To": "+14045550199", "From": "+15005550006", "Body": "Out for delivery."}
+Sender = Callable[[FakeTwilio, int, int], Awaitable[tuple[float, float]]]
 
-async def _sends(module: Any, fake: FakeTwilio, sends: int, in_flight: int) -> tuple[float, float]:
-    client = module.AsyncClient(timeout=module.Timeout(10.0, connect=2.0))
-    url = f"{fake.url}/2010-04-01/Accounts/{fake.account_sid}/Messages.json"
+
+def _url(fake: FakeTwilio) -> str:
+    return f"{fake.url}/2010-04-01/Accounts/{fake.account_sid}/Messages.json"
+
+
+async def _timed(
+    sends: int, in_flight: int, one: Callable[[], Awaitable[int]]
+) -> tuple[float, float]:
     slots = asyncio.Semaphore(in_flight)
-    form = {"To": "+14045550199", "From": "+15005550006", "Body": "Out for delivery."}
 
-    async def one() -> None:
+    async def limited() -> None:
         async with slots:
-            answer = await client.post(url, data=form, auth=(fake.account_sid, fake.auth_token))
-            assert answer.status_code == 201, answer.text
+            status = await one()
+            assert status == 201, status
 
     cpu, wall = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(sends)))
+    await asyncio.gather(*(limited() for _ in range(sends)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    await client.aclose()
     return cpu / sends * 1000, sends / wall
+
+
+async def _providers_client(fake: FakeTwilio, sends: int, in_flight: int) -> tuple[float, float]:
+    client = HttpClient(Timeout(10.0, connect=2.0))
+    auth = (fake.account_sid, fake.auth_token)
+
+    async def one() -> int:
+        return (await client.post(_url(fake), data=FORM, auth=auth)).status_code
+
+    try:
+        return await _timed(sends, in_flight, one)
+    finally:
+        await client.aclose()
+
+
+async def _httpx2(fake: FakeTwilio, sends: int, in_flight: int) -> tuple[float, float]:
+    client = httpx2.AsyncClient(timeout=httpx2.Timeout(10.0, connect=2.0))
+    auth = (fake.account_sid, fake.auth_token)
+
+    async def one() -> int:
+        return (await client.post(_url(fake), data=FORM, auth=auth)).status_code
+
+    try:
+        return await _timed(sends, in_flight, one)
+    finally:
+        await client.aclose()
 
 
 def main() -> None:
@@ -45,20 +79,15 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=2000)
     parser.add_argument("--in-flight", type=int, default=64)
     args = parser.parse_args()
-    modules = {}
-    for name in ("httpx", "httpx2"):
-        try:
-            modules[name] = importlib.import_module(name)
-        except ImportError:
-            print(f"{name}: not installed")
+    clients: dict[str, Sender] = {"aiohttp": _providers_client, "httpx2": _httpx2}
     with FakeTwilio() as fake:
         # One discarded round each: the first sends in a process pay for imports and warm-up.
-        for module in modules.values():
-            asyncio.run(_sends(module, fake, 200, args.in_flight))
+        for sender in clients.values():
+            asyncio.run(sender(fake, 200, args.in_flight))
             fake.reset()
         for _ in range(3):
-            for name, module in modules.items():
-                ms, rate = asyncio.run(_sends(module, fake, args.sends, args.in_flight))
+            for name, sender in clients.items():
+                ms, rate = asyncio.run(sender(fake, args.sends, args.in_flight))
                 fake.reset()
                 print(f"{name:7} {ms:.2f} ms CPU per send, {rate:,.0f} sends/s")
 

@@ -25,6 +25,9 @@ DataOption = Annotated[
 ]
 HostOption = Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Listen port (default 8000).")]
+ExitWithParentOption = Annotated[
+    bool, typer.Option(hidden=True, help="Stop when standard input closes (run by serve).")
+]
 
 
 def _settings(data: Path | None, **overrides: object) -> Settings:
@@ -88,7 +91,10 @@ def serve(host: HostOption = None, port: PortOption = None, data: DataOption = N
         f"parcelstream serving on http://{settings.host}:{settings.port}"
         f" (data in {settings.data_dir})"
     )
-    _run_http(settings, create_app(settings, with_processor=True))
+    app = create_app(
+        settings, with_processor=True, notifier_in_child=settings.serve_notifier == "process"
+    )
+    _run_http(settings, app)
 
 
 @app.command()
@@ -119,14 +125,14 @@ def processor(data: DataOption = None) -> None:
 
 
 @app.command()
-def notifier(data: DataOption = None) -> None:
+def notifier(data: DataOption = None, exit_with_parent: ExitWithParentOption = False) -> None:
     """Send milestone notifications (e-mail, SMS, push, webhooks). Run any number at once."""
     from parcelstream.processes import run_notifier
 
     settings = _settings(data)
     _refuse_bad_settings(settings)
     _logging()
-    asyncio.run(run_notifier(settings))
+    asyncio.run(run_notifier(settings, exit_with_parent=exit_with_parent))
 
 
 @app.command()

@@ -14,6 +14,7 @@ from parcelstream.api.app import start_notifier, start_pipeline
 from parcelstream.settings import Settings
 from parcelstream.storage.postgres.migrate import migrate
 from parcelstream.storage.postgres.state import parse_url
+from parcelstream.supervision import stop_when_parent_exits
 from parcelstream.wiring import Backends, open_backends
 
 log = logging.getLogger(__name__)
@@ -24,19 +25,23 @@ async def run_processor(settings: Settings) -> None:
     await _run_until_signalled(settings, "processor", start_pipeline)
 
 
-async def run_notifier(settings: Settings) -> None:
+async def run_notifier(settings: Settings, *, exit_with_parent: bool = False) -> None:
     """Send milestone notifications until SIGTERM or SIGINT; run any number at once."""
-    await _run_until_signalled(settings, "notifier", start_notifier)
+    await _run_until_signalled(settings, "notifier", start_notifier, exit_with_parent)
 
 
 Starter = Callable[[Settings, Backends, asyncio.Event], list[asyncio.Task[None]]]
 
 
-async def _run_until_signalled(settings: Settings, name: str, start: Starter) -> None:
+async def _run_until_signalled(
+    settings: Settings, name: str, start: Starter, exit_with_parent: bool = False
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop_signal, stop.set)
+    if exit_with_parent:
+        stop_when_parent_exits(stop)
     backends = await open_backends(settings)
     try:
         jobs = start(settings, backends, stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,11 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None, description="Read model cache for lookups (scaled out); unset means none."
+    )
+    serve_notifier: Literal["process", "inline"] = Field(
+        "process",
+        description="Where `serve` runs the notifier: a child process of its own (a second core"
+        " for provider calls) or inline in the serving process.",
     )
     max_batch_scans: int = Field(5000, description="Most scans one POST /v1/scans may carry.")
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted.")

@@ -33,6 +33,7 @@ from parcelstream.notify.subscriptions import SubscriptionService
 from parcelstream.pipeline.consumer import ConsumerPolicy
 from parcelstream.pipeline.processor import Processor
 from parcelstream.settings import Settings
+from parcelstream.supervision import supervise, worker_argv
 from parcelstream.tracking.lookup import TrackingLookup
 from parcelstream.wiring import (
     TWILIO_CALLBACK_PATH,
@@ -52,17 +53,25 @@ def wall_clock_us() -> int:
     return time.time_ns() // 1000
 
 
-def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
+def create_app(
+    settings: Settings, *, with_processor: bool, notifier_in_child: bool = False
+) -> Starlette:
+    """The app; `with_processor` runs the embedded shape's workers beside the API, the notifier
+    in a child process of its own when `notifier_in_child` (see parcelstream/supervision.py)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         backends = await open_backends(settings)
         app.state.services = build_services(settings, backends)
         stop = asyncio.Event()
-        jobs = (
-            start_pipeline(settings, backends, stop) + start_notifier(settings, backends, stop)
-            if with_processor
-            else []
-        )
+        jobs = []
+        if with_processor:
+            jobs += start_pipeline(settings, backends, stop)
+            if notifier_in_child:
+                argv = worker_argv("notifier", "--data", str(settings.data_dir))
+                jobs.append(asyncio.create_task(supervise("notifier", argv, stop)))
+            else:
+                jobs += start_notifier(settings, backends, stop)
         log.info("parcelstream ready: %s", backends.description)
         try:
             yield

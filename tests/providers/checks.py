@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import httpx2
-
 from parcelstream.notify.providers.base import ProviderError
+from parcelstream.notify.providers.transport import Timeout
 
-SHORT = httpx2.Timeout(0.3, connect=2.0)
+SHORT = Timeout(0.3, connect=2.0)
 """A read timeout the injected delays (1 s) outlast, so a timeout test takes a fraction of one."""
 
 

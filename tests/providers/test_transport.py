@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx2
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from parcelstream.notify.providers.base import Provider, ProviderError
 from parcelstream.notify.providers.fcm import FcmProvider
 from parcelstream.notify.providers.outbox import OutboxFileProvider
 from parcelstream.notify.providers.sendgrid import SendGridProvider
 from parcelstream.notify.providers.smtp import SmtpProvider
-from parcelstream.notify.providers.transport import parse_retry_after, raise_for_status
+from parcelstream.notify.providers.transport import Reply, parse_retry_after, raise_for_status
 from parcelstream.notify.providers.twilio import TwilioProvider
 from parcelstream.notify.providers.webhook import WebhookProvider
 from tests.providers.fakes import FakeFcm
@@ -57,7 +57,7 @@ def test_retry_after_reads_seconds_or_an_http_date(
     ],
 )
 def test_status_classes_map_to_retryable_or_not(status: int, retryable: bool) -> None:
-    response = httpx2.Response(status, text="nope")
+    response = Reply(status, CIMultiDictProxy(CIMultiDict()), b"nope")
 
     with pytest.raises(ProviderError) as caught:
         raise_for_status(response, "test", secrets=(), describe=lambda r: (None, r.text))

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx2
-
 from parcelstream.notify.providers.base import Message, ProviderError, Sent
 from parcelstream.notify.providers.google_oauth import ServiceAccountTokens
 from parcelstream.notify.providers.transport import (
+    Reply,
+    Timeout,
     first_line,
     json_or_none,
     new_client,
@@ -36,7 +36,7 @@ class FcmProvider:
         service_account: Mapping[str, str],
         base_url: str = "https://fcm.googleapis.com",
         *,
-        timeout: httpx2.Timeout | None = None,
+        timeout: Timeout | None = None,
     ) -> None:
         self._url = f"{base_url.rstrip('/')}/v1/projects/{project_id}/messages:send"
         self._client = new_client(timeout)
@@ -83,7 +83,7 @@ def _payload(message: Message) -> dict[str, Any]:
     return {"message": fcm_message}
 
 
-def _describe(response: httpx2.Response) -> tuple[str | None, str]:
+def _describe(response: Reply) -> tuple[str | None, str]:
     """FCM's google.rpc.Status error: the FcmError errorCode (UNREGISTERED, QUOTA_EXCEEDED…) when
     given, else the canonical status (NOT_FOUND, INVALID_ARGUMENT…)."""
     body = json_or_none(response)

@@ -10,13 +10,14 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-import httpx2
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from parcelstream.notify.providers.base import ProviderError
 from parcelstream.notify.providers.transport import (
+    HttpClient,
+    Reply,
     first_line,
     json_or_none,
     post,
@@ -34,7 +35,7 @@ REFRESH_MARGIN_S = 60.0
 class ServiceAccountTokens:
     def __init__(
         self,
-        client: httpx2.AsyncClient,
+        client: HttpClient,
         service_account: Mapping[str, str],
         scope: str,
         *,
@@ -108,7 +109,7 @@ class ServiceAccountTokens:
         return token, now + max(lifetime - REFRESH_MARGIN_S, lifetime / 2)
 
 
-def _describe(response: httpx2.Response) -> tuple[str | None, str]:
+def _describe(response: Reply) -> tuple[str | None, str]:
     body = json_or_none(response)
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return body["error"], first_line(str(body.get("error_description", "")))

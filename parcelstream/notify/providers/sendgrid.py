@@ -10,10 +10,10 @@ from __future__ import annotations
 import email.utils
 from typing import Any
 
-import httpx2
-
 from parcelstream.notify.providers.base import Message, ProviderError, Sent
 from parcelstream.notify.providers.transport import (
+    Reply,
+    Timeout,
     first_line,
     json_or_none,
     new_client,
@@ -31,7 +31,7 @@ class SendGridProvider:
         sender: str,
         base_url: str = "https://api.sendgrid.com",
         *,
-        timeout: httpx2.Timeout | None = None,
+        timeout: Timeout | None = None,
     ) -> None:
         self._api_key = api_key
         self._from = _address(sender)
@@ -88,7 +88,7 @@ def _address(sender: str) -> dict[str, str]:
     return {"email": addr, "name": name} if name else {"email": addr}
 
 
-def _describe(response: httpx2.Response) -> tuple[str | None, str]:
+def _describe(response: Reply) -> tuple[str | None, str]:
     body = json_or_none(response)
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         messages = [

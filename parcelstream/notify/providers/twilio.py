@@ -14,10 +14,10 @@ import hmac
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx2
-
 from parcelstream.notify.providers.base import Message, ProviderError, Sent
 from parcelstream.notify.providers.transport import (
+    Reply,
+    Timeout,
     first_line,
     json_or_none,
     new_client,
@@ -40,7 +40,7 @@ class TwilioProvider:
         base_url: str = "https://api.twilio.com",
         status_callback: str | None = None,
         *,
-        timeout: httpx2.Timeout | None = None,
+        timeout: Timeout | None = None,
     ) -> None:
         self._auth = (account_sid, auth_token)
         self._sender = sender
@@ -109,7 +109,7 @@ def _port_spellings(url: str) -> list[str]:
     return [url, urlunsplit(parts._replace(netloc=other))]
 
 
-def _describe(response: httpx2.Response) -> tuple[str | None, str]:
+def _describe(response: Reply) -> tuple[str | None, str]:
     body = json_or_none(response)
     if isinstance(body, dict) and "message" in body:
         code = body.get("code")

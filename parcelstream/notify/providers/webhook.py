@@ -38,10 +38,15 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import httpx2
-
 from parcelstream.notify.providers.base import Message, ProviderError, Sent
-from parcelstream.notify.providers.transport import first_line, new_client, post, raise_for_status
+from parcelstream.notify.providers.transport import (
+    Reply,
+    Timeout,
+    first_line,
+    new_client,
+    post,
+    raise_for_status,
+)
 
 TOLERANCE_S = 300
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -54,7 +59,7 @@ class WebhookProvider:
         self,
         secret: str | None = None,
         *,
-        timeout: httpx2.Timeout | None = None,
+        timeout: Timeout | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = secret
@@ -133,5 +138,5 @@ def _check_url(url: str) -> None:
         raise ProviderError("webhook: URL must be https", retryable=False)
 
 
-def _describe(response: httpx2.Response) -> tuple[str | None, str]:
+def _describe(response: Reply) -> tuple[str | None, str]:
     return None, first_line(response.text)
