@@ -1,4 +1,5 @@
-"""The `parcelstream` command: serve, api, processor, migrate, keys, rebuild-read-model."""
+"""The `parcelstream` command: serve, api, processor, drops, ingest, migrate, keys,
+rebuild-read-model."""
 
 from __future__ import annotations
 
@@ -133,6 +134,42 @@ def notifier(data: DataOption = None, exit_with_parent: ExitWithParentOption = F
     _refuse_bad_settings(settings)
     _logging()
     asyncio.run(run_notifier(settings, exit_with_parent=exit_with_parent))
+
+
+@app.command()
+def drops(data: DataOption = None) -> None:
+    """Watch the CSV drop folder or S3 prefix and ingest each new file once. Run any number."""
+    from parcelstream.processes import run_drop_watcher
+
+    settings = _settings(data)
+    _refuse_bad_settings(settings)
+    _logging()
+    asyncio.run(run_drop_watcher(settings))
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="A facility CSV file (header row, one scan a row).")],
+    data: DataOption = None,
+) -> None:
+    """Ingest one facility CSV file onto the configured event log, as the drop watcher would;
+    prints the result as JSON and writes rejected rows to FILE.rejects.csv beside it. Exits 1
+    when the file cannot be read."""
+    import json
+
+    from parcelstream.processes import ingest_file
+
+    settings = _settings(data)
+    _refuse_bad_settings(settings)
+    try:
+        result = asyncio.run(ingest_file(settings, file))
+    except OSError as exc:
+        typer.echo(f"parcelstream ingest: cannot read {file}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result, indent=2))
+    if result["error"]:
+        typer.echo(f"parcelstream ingest: {file}: {result['error']}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -7,10 +7,11 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import asyncpg
 
-from parcelstream.api.app import start_notifier, start_pipeline
+from parcelstream.api.app import start_drop_watcher, start_notifier, start_pipeline, wall_clock_us
 from parcelstream.settings import Settings
 from parcelstream.storage.postgres.migrate import migrate
 from parcelstream.storage.postgres.state import parse_url
@@ -28,6 +29,44 @@ async def run_processor(settings: Settings) -> None:
 async def run_notifier(settings: Settings, *, exit_with_parent: bool = False) -> None:
     """Send milestone notifications until SIGTERM or SIGINT; run any number at once."""
     await _run_until_signalled(settings, "notifier", start_notifier, exit_with_parent)
+
+
+async def run_drop_watcher(settings: Settings) -> None:
+    """Watch the CSV drop folder or bucket until SIGTERM or SIGINT; run any number at once."""
+    await _run_until_signalled(settings, "drop watcher", start_drop_watcher)
+
+
+async def ingest_file(settings: Settings, path: Path) -> dict[str, object]:
+    """`parcelstream ingest FILE.csv`: the file onto the configured event log, through the same
+    code as the drop watcher; the rejects go next to it as FILE.csv.rejects.csv. Raises OSError
+    when the file cannot be opened."""
+    from parcelstream.ingest.csv_drops import file_chunks, ingest_csv
+
+    size = (await asyncio.to_thread(path.stat)).st_size
+    backends = await open_backends(settings)
+    try:
+        report = await ingest_csv(file_chunks(path), backends.log, clock=wall_clock_us())
+    finally:
+        await backends.close()
+    rejects = path.with_name(path.name + ".rejects.csv")
+    if report.rejects_csv:
+        await asyncio.to_thread(rejects.write_bytes, report.rejects_csv)
+    else:  # one from an earlier run of the same file would mislead
+        await asyncio.to_thread(rejects.unlink, missing_ok=True)
+    return {
+        "file": str(path),
+        "size": size,
+        "sha256": report.sha256,
+        "state": "failed" if report.error else "done",
+        "rows": report.rows,
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+        "duplicates": report.duplicates,
+        "error": report.error,
+        "ignored_columns": report.ignored_columns,
+        "rejects_file": str(rejects) if report.rejects_csv else None,
+        "rejections_listed": report.rejections_listed,
+    }
 
 
 Starter = Callable[[Settings, Backends, asyncio.Event], list[asyncio.Task[None]]]

@@ -72,3 +72,31 @@ class Settings(BaseSettings):
         None, description="The Firebase service account JSON key file."
     )
     fcm_base_url: str = Field("https://fcm.googleapis.com", description="FCM API base.")
+    blob_url: str | None = Field(
+        None,
+        description="Proof-of-delivery files and CSV drops on S3-compatible storage "
+        "(s3://bucket/prefix?endpoint=…); unset means the folder data_dir/blobs.",
+    )
+    blob_access_key_id: str | None = Field(
+        None, description="S3 access key, when the blob URL carries none."
+    )
+    blob_secret_access_key: str | None = Field(
+        None, description="S3 secret key, when the blob URL carries none."
+    )
+    proof_max_file_bytes: int = Field(
+        10 * 1024 * 1024, description="Largest proof-of-delivery image accepted (413 beyond)."
+    )
+    proof_max_photos: int = Field(5, description="Most photos one delivery scan may carry.")
+    proof_link_seconds: int = Field(
+        300, description="How long a proof-of-delivery image link stays valid."
+    )
+    drops_url: str | None = Field(
+        None,
+        description="Where facility systems drop CSV files: a folder, or "
+        "s3://bucket/prefix?endpoint=… (blob credentials apply); unset means the drops/ prefix "
+        "of blob_url, or else data_dir/drops.",
+    )
+    drops_poll_seconds: float = Field(5.0, description="How often the drop watcher looks.")
+    drops_settle_seconds: float = Field(
+        2.0, description="A dropped .csv file is taken once unchanged for this long."
+    )

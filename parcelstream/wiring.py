@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from parcelstream.notify.providers.base import Provider
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from parcelstream.notify.notifier import Notifier
 from parcelstream.settings import Settings
 from parcelstream.storage.ports import (
+    BlobStore,
+    DropLedger,
     EventLog,
     KeyStore,
     NotificationQueue,
@@ -46,6 +48,8 @@ class Backends:
     keys: KeyStore
     subscriptions: SubscriptionStore
     notifications: NotificationQueue
+    blobs: BlobStore
+    """Proof-of-delivery files and facility CSV drops."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     maintenance: list[Job] = field(default_factory=list)
     """Background upkeep for processes that run the pipeline (log trimming, cache repair)."""
@@ -61,6 +65,7 @@ _SCHEMES = {
     "PARCELSTREAM_DATABASE_URL": ("postgresql", "postgres"),
     "PARCELSTREAM_LOG_URL": ("nats",),
     "PARCELSTREAM_REDIS_URL": ("redis", "rediss"),
+    "PARCELSTREAM_BLOB_URL": ("s3",),
 }
 
 
@@ -70,8 +75,11 @@ def check_settings(settings: Settings) -> None:
         ("PARCELSTREAM_DATABASE_URL", settings.database_url),
         ("PARCELSTREAM_LOG_URL", settings.log_url),
         ("PARCELSTREAM_REDIS_URL", settings.redis_url),
+        ("PARCELSTREAM_BLOB_URL", settings.blob_url),
     ):
         _check_scheme(setting, url, _SCHEMES[setting])
+    if settings.drops_url and "://" in settings.drops_url:
+        _check_scheme("PARCELSTREAM_DROPS_URL", settings.drops_url, ("s3",))
     if settings.redis_url and not settings.database_url:
         raise ValueError(
             "PARCELSTREAM_REDIS_URL needs PARCELSTREAM_DATABASE_URL: Redis caches the documents"
@@ -86,6 +94,8 @@ async def open_backends(settings: Settings) -> Backends:
     try:
         event_log, log_text = await _open_log(settings, closers, maintenance)
         stores, state_text = await _open_state(settings, closers, maintenance)
+        blobs, blob_text = open_blobs(settings)
+        closers.append(blobs.close)
     except BaseException:
         for close in reversed(closers):
             with contextlib.suppress(Exception):
@@ -99,9 +109,10 @@ async def open_backends(settings: Settings) -> Backends:
         keys=keys,
         subscriptions=notifications,
         notifications=notifications,
+        blobs=blobs,
         closers=closers,
         maintenance=maintenance,
-        description=f"{log_text}; {state_text}",
+        description=f"{log_text}; {state_text}; {blob_text}",
     )
 
 
@@ -129,6 +140,75 @@ async def _open_log(
 
     maintenance.append(trim_log)
     return sqlite_log, f"event log in {settings.data_dir.resolve() / 'log.db'}"
+
+
+def open_blobs(settings: Settings) -> tuple[BlobStore, str]:
+    """S3-compatible storage when a blob URL is set, else the folder `<data>/blobs`."""
+    if settings.blob_url:
+        from parcelstream.storage.blobs.s3 import S3BlobStore
+
+        s3 = S3BlobStore.from_url(
+            settings.blob_url, settings.blob_access_key_id, settings.blob_secret_access_key
+        )
+        return s3, f"files on {s3.description}"
+
+    from parcelstream.storage.blobs.local import LocalBlobStore
+
+    local = LocalBlobStore(settings.data_dir / "blobs")
+    return local, f"files in {local.root}"
+
+
+@dataclass
+class Drops:
+    """Where facility CSV files are dropped, and the ledger of which were ingested."""
+
+    store: BlobStore
+    ledger: DropLedger
+    description: str
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            with contextlib.suppress(Exception):
+                await close()
+
+
+async def open_drops(settings: Settings) -> Drops:
+    """The drop store (`PARCELSTREAM_DROPS_URL`: a folder or s3://…; by default the prefix
+    `drops/` of the blob URL, or the folder `<data>/drops`) and the drop ledger beside the other
+    state (SQLite `state.db` or PostgreSQL)."""
+    url = settings.drops_url
+    if not url and settings.blob_url:  # scaled out on S3: a drops/ prefix beside the files
+        parts = urlsplit(settings.blob_url)
+        url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/drops"))
+    store: BlobStore
+    if url and "://" in url:
+        _check_scheme("PARCELSTREAM_DROPS_URL", url, ("s3",))
+        from parcelstream.storage.blobs.s3 import S3BlobStore
+
+        s3 = S3BlobStore.from_url(url, settings.blob_access_key_id, settings.blob_secret_access_key)
+        store, where = s3, s3.description
+    else:
+        from parcelstream.storage.blobs.local import LocalBlobStore
+
+        local = LocalBlobStore(Path(url) if url else settings.data_dir / "drops")
+        await local.ping()  # creates the folder, so facility systems have somewhere to drop
+        store, where = local, str(local.root)
+    ledger: DropLedger
+    closers: list[Callable[[], Awaitable[None]]] = [store.close]
+    if settings.database_url:
+        from parcelstream.storage.postgres.drops import PostgresDropLedger
+
+        postgres = await PostgresDropLedger.connect(settings.database_url)
+        closers.append(postgres.close)
+        ledger = postgres
+    else:
+        from parcelstream.storage.sqlite.drops import SqliteDropLedger
+
+        sqlite = SqliteDropLedger(settings.data_dir / "state.db")
+        closers.append(sqlite.close)
+        ledger = sqlite
+    return Drops(store, ledger, f"CSV drops in {where}", closers)
 
 
 class _Notifications(SubscriptionStore, NotificationQueue, Protocol):

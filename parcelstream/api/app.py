@@ -19,19 +19,23 @@ from parcelstream.api.errors import (
     rejected_input_handler,
     unexpected_error_handler,
 )
-from parcelstream.api.routes import notifications
+from parcelstream.api.routes import notifications, proof
 from parcelstream.api.routes.health import healthz, readyz
 from parcelstream.api.routes.scans import post_package, post_scans
 from parcelstream.api.routes.tracking import get_tracking
 from parcelstream.api.services import Services
 from parcelstream.domain.errors import RejectedInput
 from parcelstream.ingest.packages import PackageRegistry
+from parcelstream.ingest.proof import ProofIntake
 from parcelstream.ingest.scans import ScanIntake
 from parcelstream.notify.links import LinkSigner
 from parcelstream.notify.receipts import Receipts
 from parcelstream.notify.subscriptions import SubscriptionService
 from parcelstream.pipeline.consumer import ConsumerPolicy
 from parcelstream.pipeline.processor import Processor
+from parcelstream.pod.access import ProofAccess
+from parcelstream.pod.files import ProofLimits
+from parcelstream.pod.links import FileLinks
 from parcelstream.settings import Settings
 from parcelstream.supervision import supervise, worker_argv
 from parcelstream.tracking.lookup import TrackingLookup
@@ -39,6 +43,7 @@ from parcelstream.wiring import (
     TWILIO_CALLBACK_PATH,
     Backends,
     open_backends,
+    open_drops,
     open_notifier,
     signing_secret,
 )
@@ -64,7 +69,7 @@ def create_app(
         backends = await open_backends(settings)
         app.state.services = build_services(settings, backends)
         stop = asyncio.Event()
-        jobs = []
+        jobs: list[asyncio.Task[None]] = []
         if with_processor:
             jobs += start_pipeline(settings, backends, stop)
             if notifier_in_child:
@@ -72,6 +77,7 @@ def create_app(
                 jobs.append(asyncio.create_task(supervise("notifier", argv, stop)))
             else:
                 jobs += start_notifier(settings, backends, stop)
+            jobs += start_drop_watcher(settings, backends, stop)
         log.info("parcelstream ready: %s", backends.description)
         try:
             yield
@@ -105,6 +111,9 @@ def create_app(
             Route(SENDGRID_CALLBACK, notifications.sendgrid_callback, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/v1/scans/proof", proof.post_proof, methods=["POST"]),
+            Route("/v1/track/{tracking_number}/proof", proof.get_proof, methods=["GET"]),
+            Route("/v1/proof/files/{token}", proof.get_proof_file, methods=["GET"]),
         ],
         exception_handlers={
             RejectedInput: rejected_input_handler,
@@ -139,6 +148,32 @@ def start_notifier(
     return [asyncio.create_task(notifier.run(stop), name="notifier")]
 
 
+def start_drop_watcher(
+    settings: Settings, backends: Backends, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """The facility CSV drop watcher, until `stop` is set (it opens and closes its own store)."""
+
+    async def watch(stop: asyncio.Event) -> None:
+        from parcelstream.ingest.drop_watcher import DropWatcher
+
+        drops = await open_drops(settings)
+        try:
+            log.info("drop watcher: %s", drops.description)
+            watcher = DropWatcher(
+                drops.store,
+                drops.ledger,
+                backends.log,
+                wall_clock_us,
+                poll_seconds=settings.drops_poll_seconds,
+                settle_seconds=settings.drops_settle_seconds,
+            )
+            await watcher.run(stop)
+        finally:
+            await drops.close()
+
+    return [asyncio.create_task(watch(stop), name="drop-watcher")]
+
+
 def api_from_environment() -> Starlette:
     """The app for `parcelstream api` workers: settings from PARCELSTREAM_*, no processor."""
     return create_app(Settings(), with_processor=False)
@@ -148,6 +183,7 @@ def build_services(settings: Settings, backends: Backends) -> Services:
     async def ping() -> None:
         await backends.ledger.ping()
         await backends.log.ping()
+        await backends.blobs.ping()
 
     return Services(
         settings=settings,
@@ -168,4 +204,15 @@ def build_services(settings: Settings, backends: Backends) -> Services:
             sendgrid_public_key=settings.sendgrid_webhook_public_key,
         ),
         ping=ping,
+        proof_intake=ProofIntake(backends.log, backends.blobs, wall_clock_us),
+        proof_access=ProofAccess(
+            backends.ledger,
+            backends.blobs,
+            FileLinks(signing_secret(settings)),
+            settings.public_url,
+            settings.proof_link_seconds,
+        ),
+        proof_limits=ProofLimits(
+            max_file_bytes=settings.proof_max_file_bytes, max_photos=settings.proof_max_photos
+        ),
     )

@@ -18,6 +18,8 @@ _STATUS_BY_CODE = {
     "batch_too_large": 413,
     "body_too_large": 413,
     "unsupported_media_type": 415,
+    "file_too_large": 413,
+    "too_many_attempts": 429,
 }
 
 _encoder = msgspec.json.Encoder()

@@ -9,9 +9,12 @@ from starlette.requests import Request
 
 from parcelstream.api.auth import Authenticator
 from parcelstream.ingest.packages import PackageRegistry
+from parcelstream.ingest.proof import ProofIntake
 from parcelstream.ingest.scans import ScanIntake
 from parcelstream.notify.receipts import Receipts
 from parcelstream.notify.subscriptions import SubscriptionService
+from parcelstream.pod.access import ProofAccess
+from parcelstream.pod.files import ProofLimits
 from parcelstream.settings import Settings
 from parcelstream.tracking.lookup import TrackingLookup
 
@@ -26,6 +29,9 @@ class Services:
     subscriptions: SubscriptionService
     receipts: Receipts
     ping: Callable[[], Awaitable[None]]
+    proof_intake: ProofIntake
+    proof_access: ProofAccess
+    proof_limits: ProofLimits
 
 
 def services_of(request: Request) -> Services:

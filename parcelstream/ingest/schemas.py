@@ -21,6 +21,20 @@ class LocationIn(msgspec.Struct):
     country: Country | None = None
 
 
+class GeoPointIn(msgspec.Struct):
+    latitude: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+    accuracy_m: Annotated[float, msgspec.Meta(ge=0, le=100_000)] | None = None
+
+
+class ProofIn(msgspec.Struct):
+    """What a driver says about a delivery; the files come as multipart parts, never here."""
+
+    signed_by: Text | None = None
+    left_at: Text | None = None
+    location: GeoPointIn | None = None
+
+
 class ScanIn(msgspec.Struct):
     tracking_number: Annotated[str, msgspec.Meta(max_length=80)]
     facility_id: Identifier
@@ -29,6 +43,7 @@ class ScanIn(msgspec.Struct):
     employee_id: Identifier | None = None
     exception_code: Code | None = None
     location: LocationIn | None = None
+    proof: ProofIn | None = None
 
 
 class ScanBatchIn(msgspec.Struct):

@@ -8,9 +8,17 @@ from parcelstream.domain.contacts import E164_HINT, EMAIL_HINT, is_e164, is_emai
 from parcelstream.domain.errors import Rejection
 from parcelstream.domain.numbers import CARRIERS, detect, normalize
 from parcelstream.domain.packages import Address, Contact, Package
+from parcelstream.domain.proof import GeoPoint, Proof
 from parcelstream.domain.scans import SCAN_CODES, Location, Scan, ScanCode
 from parcelstream.domain.times import BadTimestamp, parse_instant
-from parcelstream.ingest.schemas import AddressIn, ContactIn, LocationIn, PackageIn, ScanIn
+from parcelstream.ingest.schemas import (
+    AddressIn,
+    ContactIn,
+    LocationIn,
+    PackageIn,
+    ProofIn,
+    ScanIn,
+)
 
 _MAX_FUTURE_US = 24 * 3600 * 1_000_000
 _MAX_AGE_US = 2 * 366 * 86400 * 1_000_000
@@ -61,6 +69,12 @@ def scan_from_wire(item: ScanIn, now_us: int) -> Scan | Invalid:
                 "exception_code", "is required with EXCEPTION (e.g. WEATHER_DELAY)", "missing"
             )
         )
+    if item.proof is not None and code is not None and code is not ScanCode.DELIVERED:
+        problems.append(
+            Rejection(
+                "proof", "only a DELIVERED scan carries proof of delivery", "proof_not_allowed"
+            )
+        )
     if problems or code is None:
         return problems
     return Scan(
@@ -72,6 +86,7 @@ def scan_from_wire(item: ScanIn, now_us: int) -> Scan | Invalid:
         exception_code=item.exception_code,
         employee_id=item.employee_id,
         location=_location(item.location),
+        proof=_proof(item.proof),
     )
 
 
@@ -132,6 +147,21 @@ def _location(loc: LocationIn | None) -> Location | None:
         return None
     country = loc.country.upper() if loc.country else None
     return Location(loc.city, loc.region, loc.postal_code, country)
+
+
+def _proof(proof: ProofIn | None) -> Proof | None:
+    if proof is None:
+        return None
+    signed_by = (proof.signed_by or "").strip() or None
+    left_at = (proof.left_at or "").strip() or None
+    where = proof.location
+    if signed_by is None and left_at is None and where is None:
+        return None
+    return Proof(
+        signed_by=signed_by,
+        location=GeoPoint(where.latitude, where.longitude, where.accuracy_m) if where else None,
+        left_at=left_at,
+    )
 
 
 def _contact(contact: ContactIn | None) -> Contact | None:

@@ -6,8 +6,9 @@ adapter it holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from parcelstream.domain.milestones import Occurrence
@@ -183,4 +184,139 @@ class NotificationQueue(Protocol):
 
     async def receipt(self, provider: str, message_id: str, status: str) -> bool:
         """A provider's status callback; False when no delivery has that message id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    key: str
+    size: int
+    etag: str
+    modified: datetime
+    """Aware, UTC."""
+
+
+class BlobNotFound(Exception):
+    """No object has that key."""
+
+
+class BlobStore(Protocol):
+    """Files by key (proof-of-delivery images, facility CSV drops): a local folder or S3.
+
+    Keys are `/`-separated relative paths of letters, digits and `._-=`; no empty, `.` or `..`
+    parts. A put replaces the whole object at once: readers see the old or the new bytes."""
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    async def get(self, key: str) -> bytes:
+        """Raises BlobNotFound."""
+        ...
+
+    def stream(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """The object in chunks of about `chunk_size` bytes, in bounded memory; raises
+        BlobNotFound on the first iteration."""
+        ...
+
+    async def list(self, prefix: str) -> list[BlobInfo]:
+        """Every key starting with `prefix` (a plain string prefix), sorted by key."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Deleting a missing key is not an error."""
+        ...
+
+    async def signed_url(self, key: str, expires_in: int) -> str | None:
+        """A GET link valid for `expires_in` seconds, or None where the store cannot sign
+        (a local folder): the API then serves its own signed link."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DropFile:
+    """One version of a dropped CSV file: the same key with another etag or size is a new file."""
+
+    key: str
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DropProgress:
+    """How far an ingest got; saved as it goes, so a crash resumes instead of starting over."""
+
+    rows_done: int = 0
+    """Every data row up to this line number is appended or rejected."""
+    appending_through: int = 0
+    """Rows after `rows_done` up to this line were being appended when it was saved: after a
+    crash some of them may be in the log already, so the log's "resent" says nothing there."""
+    accepted: int = 0
+    duplicates: int = 0
+    replayed: int = 0
+    """Rows appended again after a crash that the log already had: new or duplicate, unknowable."""
+
+
+@dataclass(frozen=True, slots=True)
+class DropClaim:
+    file: DropFile
+    clock: int
+    """The time (UTC epoch µs) rows are judged against, fixed at the first claim so that a
+    resumed ingest accepts and rejects exactly the same rows."""
+    progress: DropProgress
+    claims: int
+    """1 for a first attempt; more after a crash or a lost lease."""
+
+
+@dataclass(frozen=True, slots=True)
+class DropOutcome:
+    rows: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    replayed: int
+    sha256: str
+    error: str | None = None
+    """Why the file could not be read (header, quoting); rows before the problem still count."""
+
+
+@dataclass(frozen=True, slots=True)
+class DropRecord:
+    file: DropFile
+    state: str
+    """"ingesting", "done" or "failed"."""
+    owner: str
+    claims: int
+    clock: int
+    progress: DropProgress
+    outcome: DropOutcome | None
+    finished_at: int | None
+
+
+class DropLedger(Protocol):
+    """Which dropped files were ingested, by whom, how far and with what result.
+
+    A file is claimed before it is read and finished after; a claim is a lease, so when several
+    watchers run only one ingests a file, and a crashed watcher's file is resumed by whoever
+    claims it after the lease ran out. A finished file is never claimed again."""
+
+    async def claim(self, file: DropFile, owner: str, now: int, lease: int) -> DropClaim | None:
+        """The file for `owner` until `now + lease` (µs); None when it is finished or another
+        owner's lease still runs. The same owner may claim its own unfinished file again."""
+        ...
+
+    async def checkpoint(
+        self, file: DropFile, owner: str, progress: DropProgress, lease_until: int
+    ) -> bool:
+        """Save progress and extend the lease; False when the claim was lost to another owner."""
+        ...
+
+    async def finish(self, file: DropFile, owner: str, outcome: DropOutcome, now: int) -> bool:
+        """Done (or failed, with `outcome.error`) for good; False when the claim was lost."""
+        ...
+
+    async def records(self, key: str) -> list[DropRecord]:
+        """Every version of `key` the ledger knows, oldest claim first."""
         ...

@@ -9,6 +9,7 @@ import msgspec
 from parcelstream.domain.milestones import Occurrence
 from parcelstream.domain.notifications import Outgoing, PlannedDelivery
 from parcelstream.domain.packages import Package
+from parcelstream.domain.proof import DeliveryWindow, GeoPoint, Proof, ProofFile
 from parcelstream.domain.scans import SCAN_CODES, Location, Scan
 from parcelstream.domain.status import Status
 
@@ -16,12 +17,96 @@ STATUSES: dict[str, Status] = {status.value: status for status in Status}
 
 SCAN_COLUMNS = (
     "tracking_number, occurred_at, facility_id, status_code, utc_offset, exception_code,"
-    " employee_id, city, region, postal_code, country"
+    " employee_id, city, region, postal_code, country, extras"
 )
 
 _package_encoder = msgspec.msgpack.Encoder()
 _package_decoder = msgspec.msgpack.Decoder(Package)
 _NO_LOCATION = Location()
+
+
+# A scan's rare parts (proof of delivery, a carrier's window) share one nullable column, as
+# compact MessagePack arrays: an ordinary scan stores nothing for them. Fields may only be added
+# at the end, with defaults, so older rows still decode.
+class _FileRow(msgspec.Struct, array_like=True, omit_defaults=True):
+    kind: str
+    sha256: bytes
+    content_type: str
+    size: int
+    suffix: str = ""
+    """What follows `proof/<tn>/<sha256>` in the usual key (".png")…"""
+    key: str | None = None
+    """…or the whole key, when it is not of that form."""
+
+
+class _ProofRow(msgspec.Struct, array_like=True, omit_defaults=True):
+    signed_by: str | None = None
+    files: list[_FileRow] = []
+    location: tuple[float, float, float | None] | None = None
+    left_at: str | None = None
+
+
+class _ExtrasRow(msgspec.Struct, array_like=True, omit_defaults=True):
+    proof: _ProofRow | None = None
+    carrier_window: tuple[int, int] | None = None
+
+
+_extras_encoder = msgspec.msgpack.Encoder()
+_extras_decoder = msgspec.msgpack.Decoder(_ExtrasRow)
+
+
+def encode_extras(scan: Scan) -> bytes | None:
+    """The scan's proof and carrier window as one small blob; None when it has neither."""
+    proof, window = scan.proof, scan.carrier_window
+    if proof is None and window is None:
+        return None
+    proof_row = None
+    if proof is not None:
+        where = proof.location
+        proof_row = _ProofRow(
+            proof.signed_by,
+            [_file_row(scan.tracking_number, f) for f in proof.files],
+            (where.latitude, where.longitude, where.accuracy_m) if where else None,
+            proof.left_at,
+        )
+    return _extras_encoder.encode(
+        _ExtrasRow(proof_row, (window.earliest, window.latest) if window else None)
+    )
+
+
+def decode_extras(tracking_number: str, blob: bytes) -> tuple[Proof | None, DeliveryWindow | None]:
+    row = _extras_decoder.decode(blob)
+    proof = None
+    if row.proof is not None:
+        p = row.proof
+        proof = Proof(
+            signed_by=p.signed_by,
+            files=tuple(_proof_file(tracking_number, f) for f in p.files),
+            location=GeoPoint(*p.location) if p.location else None,
+            left_at=p.left_at,
+        )
+    window = DeliveryWindow(*row.carrier_window) if row.carrier_window else None
+    return proof, window
+
+
+def _file_row(tracking_number: str, file: ProofFile) -> _FileRow:
+    # The usual key repeats the tracking number and the digest: keep only what it adds.
+    usual = f"proof/{tracking_number}/{file.sha256}"
+    try:
+        digest = bytes.fromhex(file.sha256)
+    except ValueError:
+        digest = b""
+    if len(digest) == 32 and digest.hex() == file.sha256 and file.key.startswith(usual):
+        return _FileRow(file.kind, digest, file.content_type, file.size, file.key[len(usual) :])
+    return _FileRow(file.kind, file.sha256.encode(), file.content_type, file.size, "", file.key)
+
+
+def _proof_file(tracking_number: str, row: _FileRow) -> ProofFile:
+    if row.key is not None:
+        return ProofFile(row.kind, row.key, row.sha256.decode(), row.content_type, row.size)
+    sha256 = row.sha256.hex()
+    key = f"proof/{tracking_number}/{sha256}{row.suffix}"
+    return ProofFile(row.kind, key, sha256, row.content_type, row.size)
 
 
 def scan_row(scan: Scan) -> tuple[Any, ...]:
@@ -39,16 +124,18 @@ def scan_row(scan: Scan) -> tuple[Any, ...]:
         loc.region,
         loc.postal_code,
         loc.country,
+        encode_extras(scan),
     )
 
 
 def scan_from_row(row: Any) -> Scan:
-    tn, at, facility, code, offset, exc, employee, city, region, postal, country = row
+    tn, at, facility, code, offset, exc, employee, city, region, postal, country, extras = row
     location = (
         Location(city, region, postal, country)
         if city is not None or region is not None or postal is not None or country is not None
         else None
     )
+    proof, window = decode_extras(tn, extras) if extras is not None else (None, None)
     return Scan(
         tracking_number=tn,
         facility_id=facility,
@@ -58,6 +145,8 @@ def scan_from_row(row: Any) -> Scan:
         exception_code=exc,
         employee_id=employee,
         location=location,
+        proof=proof,
+        carrier_window=window,
     )
 
 

@@ -1,7 +1,8 @@
 """The public tracking document: what GET /v1/track returns, rendered once per change.
 
 It never carries a name, street, phone number, e-mail address or postal code: locations are
-city-level, and employee ids stay internal.
+city-level, and employee ids stay internal. Of a proof of delivery it says only that it exists,
+when, and what it holds; the signer, the GPS point and the images are behind pod/access.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from hashlib import blake2b
 
 import msgspec
 
+from parcelstream.domain.delivery import proof_scan
 from parcelstream.domain.packages import Address, Package
 from parcelstream.domain.scans import Location, Scan
 from parcelstream.domain.status import STATUS_OF, PackageState, describe
@@ -33,6 +35,15 @@ class Event(msgspec.Struct):
     after_delivery: bool
 
 
+class ProofSummary(msgspec.Struct, omit_defaults=True):
+    available: bool
+    delivered_at: datetime
+    signature: bool
+    """A signature image or a signer's name was taken."""
+    photos: int
+    left_at: str | None = None
+
+
 class TrackingDocument(msgspec.Struct):
     tracking_number: str
     carrier: str | None
@@ -45,7 +56,7 @@ class TrackingDocument(msgspec.Struct):
     estimated_delivery: None
     last_updated: datetime | None
     events: list[Event]
-    proof_of_delivery: None
+    proof_of_delivery: ProofSummary | None
 
 
 # Structs and aware datetimes go straight to RFC 3339 JSON in C; the processor renders every
@@ -84,8 +95,23 @@ def render_document(
             estimated_delivery=None,
             last_updated=_last_updated(state.history, package),
             events=events,
-            proof_of_delivery=None,
+            proof_of_delivery=_proof_summary(state.history),
         )
+    )
+
+
+def _proof_summary(history: tuple[Scan, ...]) -> ProofSummary | None:
+    scan = proof_scan(history)
+    if scan is None or scan.proof is None:
+        return None
+    proof = scan.proof
+    kinds = [file.kind for file in proof.files]
+    return ProofSummary(
+        available=True,
+        delivered_at=_local_time(scan.occurred_at, scan.utc_offset),
+        signature=proof.signed_by is not None or "signature" in kinds,
+        photos=kinds.count("photo"),
+        left_at=proof.left_at,
     )
 
 

@@ -4,12 +4,8 @@ ProviderError (retryable or not, Retry-After, credentials scrubbed from the reas
 from __future__ import annotations
 
 import base64
-import email.utils
-import math
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +14,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 
 from parcelstream.notify.providers.base import ProviderError
+from parcelstream.retry_after import parse_retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,26 +162,6 @@ def raise_for_status(
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
         code=code,
     )
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def json_or_none(response: Reply) -> Any:

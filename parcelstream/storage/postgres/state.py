@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 
 from parcelstream.domain.packages import Package
-from parcelstream.domain.scans import Scan
+from parcelstream.domain.scans import DedupKey, Scan
 from parcelstream.storage.ports import (
     ApiKey,
     Applied,
@@ -69,7 +69,8 @@ RETURNING p.tracking_number, p.master
 _INSERT_SCANS = f"""
 INSERT INTO scans ({SCAN_COLUMNS})
 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::smallint[],
-                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                     $12::bytea[])
 ON CONFLICT DO NOTHING
 RETURNING tracking_number
 """
@@ -314,7 +315,12 @@ def _latest_registrations(packages: Sequence[Package]) -> dict[str, Package]:
 
 def _columns(scans: Sequence[Scan]) -> list[list[Any]]:
     """Column arrays for unnest, deduplicated and in key order (a stable order for locks)."""
-    rows = sorted({s.dedup_key: scan_row(s) for s in scans}.values(), key=lambda r: r[:4])
+    # The first of a key wins, as a resend later in the log would lose (DO NOTHING).
+    first: dict[DedupKey, tuple[Any, ...]] = {}
+    for scan in scans:
+        if scan.dedup_key not in first:
+            first[scan.dedup_key] = scan_row(scan)
+    rows = sorted(first.values(), key=lambda r: r[:4])
     return [list(column) for column in zip(*rows, strict=True)]
 
 

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS scans (
     region TEXT,
     postal_code TEXT,
     country TEXT,
+    extras BLOB,
     PRIMARY KEY (tracking_number, occurred_at, facility_id, status_code)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS packages (
@@ -91,7 +92,7 @@ _INSERT_MILESTONE = (
     f"INSERT OR IGNORE INTO milestones ({MILESTONE_COLUMNS}, recorded_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_SCAN = "INSERT OR IGNORE INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_SCAN = f"INSERT OR IGNORE INTO scans ({SCAN_COLUMNS}) VALUES ({', '.join('?' * 12)})"
 _SELECT_HISTORY = f"SELECT {SCAN_COLUMNS} FROM scans WHERE tracking_number = ?"
 _UPSERT_PACKAGE = """
 INSERT INTO packages (tracking_number, registered_at, master) VALUES (?, ?, ?)
@@ -118,6 +119,7 @@ class SqliteState:
         conn = connect(path)
         try:
             conn.executescript(_SCHEMA)
+            _add_missing_columns(conn)
         finally:
             conn.close()
 
@@ -258,6 +260,13 @@ class SqliteState:
             conn = connect(self._path)
             local.conn = conn
         return conn
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Columns added since a data folder was created (SQLite has no ADD COLUMN IF NOT EXISTS)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(scans)")}
+    if "extras" not in columns:  # proof of delivery and carrier windows
+        conn.execute("ALTER TABLE scans ADD COLUMN extras BLOB")
 
 
 def _close_thread_connection(local: threading.local) -> None:

@@ -1,0 +1,1 @@
+"""Blob store adapters: a local folder (embedded) and S3-compatible object storage (scaled out)."""
