@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from parcelstream.api.app import start_notifier, start_pipeline
+from parcelstream.api.app import start_notifier, start_pipeline, start_poller
 from parcelstream.settings import Settings
 from parcelstream.storage.postgres.migrate import migrate
 from parcelstream.storage.postgres.state import parse_url
@@ -27,6 +27,18 @@ async def run_processor(settings: Settings) -> None:
 async def run_notifier(settings: Settings) -> None:
     """Send milestone notifications until SIGTERM or SIGINT; run any number at once."""
     await _run_until_signalled(settings, "notifier", start_notifier)
+
+
+async def run_poller(settings: Settings) -> None:
+    """Poll partner carriers until SIGTERM or SIGINT; run any number at once."""
+    from parcelstream.carriers.access import carrier_access
+
+    if not carrier_access(settings):
+        raise ValueError(
+            "no carrier to poll: set PARCELSTREAM_UPS_API_URL, PARCELSTREAM_FEDEX_API_URL or"
+            " PARCELSTREAM_USPS_API_URL"
+        )
+    await _run_until_signalled(settings, "poller", start_poller)
 
 
 Starter = Callable[[Settings, Backends, asyncio.Event], list[asyncio.Task[None]]]

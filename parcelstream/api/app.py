@@ -19,11 +19,12 @@ from parcelstream.api.errors import (
     rejected_input_handler,
     unexpected_error_handler,
 )
-from parcelstream.api.routes import notifications
+from parcelstream.api.routes import carriers, notifications
 from parcelstream.api.routes.health import healthz, readyz
 from parcelstream.api.routes.scans import post_package, post_scans
 from parcelstream.api.routes.tracking import get_tracking
 from parcelstream.api.services import Services
+from parcelstream.carriers.webhooks import CarrierWebhooks, PushAuthSettings
 from parcelstream.domain.errors import RejectedInput
 from parcelstream.ingest.packages import PackageRegistry
 from parcelstream.ingest.scans import ScanIntake
@@ -44,6 +45,7 @@ from parcelstream.wiring import (
 
 TWILIO_CALLBACK = TWILIO_CALLBACK_PATH
 SENDGRID_CALLBACK = "/v1/notifications/callbacks/sendgrid"
+UPS_TOKEN_PATH = "/v1/webhooks/carrier/ups/oauth/token"
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,9 @@ def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
         app.state.services = build_services(settings, backends)
         stop = asyncio.Event()
         jobs = (
-            start_pipeline(settings, backends, stop) + start_notifier(settings, backends, stop)
+            start_pipeline(settings, backends, stop)
+            + start_notifier(settings, backends, stop)
+            + start_poller(settings, backends, stop)
             if with_processor
             else []
         )
@@ -96,6 +100,9 @@ def create_app(settings: Settings, *, with_processor: bool) -> Starlette:
             Route(SENDGRID_CALLBACK, notifications.sendgrid_callback, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route(UPS_TOKEN_PATH, carriers.ups_token, methods=["POST"]),
+            Route("/v1/webhooks/carrier/{carrier_id}", carriers.carrier_push, methods=["POST"]),
+            Route("/metrics", carriers.metrics, methods=["GET"]),
         ],
         exception_handlers={
             RejectedInput: rejected_input_handler,
@@ -130,6 +137,27 @@ def start_notifier(
     return [asyncio.create_task(notifier.run(stop), name="notifier")]
 
 
+def start_poller(
+    settings: Settings, backends: Backends, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """The carrier poller, until `stop` is set; nothing when no partner carrier is configured."""
+    from parcelstream.carriers.access import carrier_access
+    from parcelstream.wiring import open_poller
+
+    if not carrier_access(settings):
+        return []
+
+    async def run() -> None:
+        poller = await open_poller(settings, backends)
+        if poller is not None:
+            log.info(
+                "polling %s", ", ".join(a.described for a in carrier_access(settings).values())
+            )
+            await poller.run(stop)
+
+    return [asyncio.create_task(run(), name="poller")]
+
+
 def api_from_environment() -> Starlette:
     """The app for `parcelstream api` workers: settings from PARCELSTREAM_*, no processor."""
     return create_app(Settings(), with_processor=False)
@@ -159,4 +187,9 @@ def build_services(settings: Settings, backends: Backends) -> Services:
             sendgrid_public_key=settings.sendgrid_webhook_public_key,
         ),
         ping=ping,
+        carrier_webhooks=CarrierWebhooks(
+            ScanIntake(backends.log, wall_clock_us, settings.max_batch_scans),
+            PushAuthSettings.from_settings(settings),
+            wall_clock_us,
+        ),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from parcelstream.api.auth import Authenticator
+from parcelstream.carriers.webhooks import CarrierWebhooks
 from parcelstream.ingest.packages import PackageRegistry
 from parcelstream.ingest.scans import ScanIntake
 from parcelstream.notify.receipts import Receipts
@@ -26,6 +27,7 @@ class Services:
     subscriptions: SubscriptionService
     receipts: Receipts
     ping: Callable[[], Awaitable[None]]
+    carrier_webhooks: CarrierWebhooks
 
 
 def services_of(request: Request) -> Services:

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS scans (
     region TEXT,
     postal_code TEXT,
     country TEXT,
+    detail TEXT,
     PRIMARY KEY (tracking_number, occurred_at, facility_id, status_code)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS packages (
@@ -91,7 +92,7 @@ _INSERT_MILESTONE = (
     f"INSERT OR IGNORE INTO milestones ({MILESTONE_COLUMNS}, recorded_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_SCAN = "INSERT OR IGNORE INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_SCAN = f"INSERT OR IGNORE INTO scans ({SCAN_COLUMNS}) VALUES ({', '.join('?' * 12)})"
 _SELECT_HISTORY = f"SELECT {SCAN_COLUMNS} FROM scans WHERE tracking_number = ?"
 _UPSERT_PACKAGE = """
 INSERT INTO packages (tracking_number, registered_at, master) VALUES (?, ?, ?)
@@ -118,6 +119,7 @@ class SqliteState:
         conn = connect(path)
         try:
             conn.executescript(_SCHEMA)
+            _add_missing_columns(conn)
         finally:
             conn.close()
 
@@ -265,3 +267,14 @@ def _close_thread_connection(local: threading.local) -> None:
     if conn is not None:
         conn.close()
         local.conn = None
+
+
+# Columns added after the first release, for state files made before them.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("scans", "detail", "TEXT"),)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, kind in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
