@@ -173,6 +173,102 @@ def ingest(
 
 
 @app.command()
+def poller(data: DataOption = None) -> None:
+    """Poll partner carriers (UPS, FedEx, USPS) about packages push has gone quiet on."""
+    from parcelstream.processes import run_poller
+
+    settings = _settings(data)
+    _refuse_bad_settings(settings)
+    _logging()
+    try:
+        asyncio.run(run_poller(settings))
+    except ValueError as exc:
+        typer.echo(f"parcelstream: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("fake-carrier")
+def fake_carrier(
+    carrier: Annotated[str, typer.Argument(help="ups, fedex or usps.")],
+    port: Annotated[int, typer.Option(help="Listen port.")] = 9100,
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    scenario: Annotated[
+        Path | None, typer.Option(help="Simulator scenario (JSON Lines) whose journeys to play.")
+    ] = None,
+    journey: Annotated[
+        list[str] | None, typer.Option(help="Make up a journey for this number; repeatable.")
+    ] = None,
+    scale: Annotated[
+        float,
+        typer.Option(help="Journey seconds per real second (0: only the admin API moves time)."),
+    ] = 3600.0,
+    webhook_url: Annotated[str | None, typer.Option(help="Where to push events.")] = None,
+    webhook_secret: Annotated[
+        str | None, typer.Option(help="FedEx security token or USPS HMAC secret for pushes.")
+    ] = None,
+    token_url: Annotated[
+        str | None, typer.Option(help="UPS: the receiver's token URL, called before pushing.")
+    ] = None,
+    push_client_id: Annotated[
+        str | None, typer.Option(help="UPS: client id for token_url.")
+    ] = None,
+    push_client_secret: Annotated[
+        str | None, typer.Option(help="UPS: client secret for token_url.")
+    ] = None,
+    client_id: Annotated[str, typer.Option(help="API client id the fake accepts.")] = "fake-client",
+    client_secret: Annotated[
+        str, typer.Option(help="API client secret the fake accepts.")
+    ] = "fake-secret",
+    token_lifetime: Annotated[
+        float | None, typer.Option(help="Seconds a token lives (carrier default otherwise).")
+    ] = None,
+    retry_interval: Annotated[
+        float, typer.Option(help="Seconds between a failed push's retries (FedEx, USPS).")
+    ] = 300.0,
+    fail: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Inject a fault: track:429, track:500:3, track:slow=2, track:malformed,"
+            " token:401, push:duplicate, push:reorder; repeatable."
+        ),
+    ] = None,
+) -> None:
+    """A local fake UPS, FedEx or USPS: token, tracking and subscription endpoints, and pushes."""
+    from parcelstream.carriers.fake.base import PushOptions
+    from parcelstream.carriers.fake.server import FAKES, FakeOptions, build_fake, serve
+
+    if carrier not in FAKES:
+        raise typer.BadParameter(f"unknown carrier {carrier!r}; one of {', '.join(FAKES)}")
+    options = FakeOptions(
+        client_id=client_id,
+        client_secret=client_secret,
+        scenario=scenario,
+        journeys=tuple(journey or ()),
+        scale=scale,
+        token_lifetime=token_lifetime,
+        push=PushOptions(
+            webhook_url=webhook_url,
+            secret=webhook_secret,
+            token_url=token_url,
+            client_id=push_client_id,
+            client_secret=push_client_secret,
+            retry_interval=retry_interval,
+        ),
+        faults=tuple(fail or ()),
+    )
+    try:
+        fake = build_fake(carrier, options)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    _logging()
+    typer.echo(
+        f"fake {carrier} on http://{host}:{port} with {len(fake.journeys)} journeys"
+        f"{f', pushing to {webhook_url}' if webhook_url else ''}"
+    )
+    serve(fake, host, port)
+
+
+@app.command()
 def migrate() -> None:
     """Bring the PostgreSQL schema up to date (idempotent; safe from several processes)."""
     from parcelstream.processes import run_migrations

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import asyncpg
 
-from parcelstream.api.app import start_drop_watcher, start_notifier, start_pipeline, wall_clock_us
+from parcelstream.api.app import (
+    start_drop_watcher,
+    start_notifier,
+    start_pipeline,
+    start_poller,
+    wall_clock_us,
+)
 from parcelstream.settings import Settings
 from parcelstream.storage.postgres.migrate import migrate
 from parcelstream.storage.postgres.state import parse_url
@@ -67,6 +73,18 @@ async def ingest_file(settings: Settings, path: Path) -> dict[str, object]:
         "rejects_file": str(rejects) if report.rejects_csv else None,
         "rejections_listed": report.rejections_listed,
     }
+
+
+async def run_poller(settings: Settings) -> None:
+    """Poll partner carriers until SIGTERM or SIGINT; run any number at once."""
+    from parcelstream.carriers.access import carrier_access
+
+    if not carrier_access(settings):
+        raise ValueError(
+            "no carrier to poll: set PARCELSTREAM_UPS_API_URL, PARCELSTREAM_FEDEX_API_URL or"
+            " PARCELSTREAM_USPS_API_URL"
+        )
+    await _run_until_signalled(settings, "poller", start_poller)
 
 
 Starter = Callable[[Settings, Backends, asyncio.Event], list[asyncio.Task[None]]]

@@ -100,3 +100,58 @@ class Settings(BaseSettings):
     drops_settle_seconds: float = Field(
         2.0, description="A dropped .csv file is taken once unchanged for this long."
     )
+    ups_api_url: str | None = Field(
+        None,
+        description="Polls UPS: https://CLIENT_ID:SECRET@onlinetools.ups.com[?rate=&daily=&"
+        "concurrency=&subscribe=true]; unset means UPS is not polled.",
+    )
+    fedex_api_url: str | None = Field(
+        None, description="Polls FedEx: https://CLIENT_ID:SECRET@apis.fedex.com[?options]."
+    )
+    usps_api_url: str | None = Field(
+        None, description="Polls USPS: https://CLIENT_ID:SECRET@apis.usps.com[?options]."
+    )
+    poll_interval_scale: float = Field(
+        1.0,
+        description="Multiplies every polling interval, silence threshold and subscription"
+        " lifetime (0.5 polls twice as often; tests run days in seconds).",
+    )
+    ups_webhook_client_id: str | None = Field(
+        None,
+        description="UPS Track Alert v2: the client id registered on the UPS portal for our token"
+        " endpoint; pushes must send it as x-api-key.",
+    )
+    ups_webhook_client_secrets: str | None = Field(
+        None, description="UPS v2 client secrets, comma-separated (new,old while rotating)."
+    )
+    ups_webhook_token_ttl_seconds: float = Field(
+        3600.0, description="Lifetime of the bearer tokens our UPS token endpoint issues."
+    )
+    ups_webhook_credentials: str | None = Field(
+        None, description="UPS Track Alert v1 credentials, comma-separated (new,old)."
+    )
+    ups_webhook_credential_header: str = Field(
+        "authorization",
+        description="Where UPS v1 puts the credential: 'authorization' (<type> <credential>)"
+        " or another header name such as 'credential'.",
+    )
+    fedex_webhook_secrets: str | None = Field(
+        None, description="FedEx AIV security tokens, comma-separated (new,old while rotating)."
+    )
+    usps_webhook_secrets: str | None = Field(
+        None, description="USPS subscription secrets, comma-separated (new,old while rotating)."
+    )
+    usps_webhook_signature_header: str = Field(
+        "X-HMAC", description="Header carrying the USPS push signature."
+    )
+    usps_webhook_signature_encoding: Literal["base64", "hex"] = Field(
+        "base64", description="Encoding of the USPS signature."
+    )
+    usps_webhook_signed_message: Literal["timestamp+payload", "body"] = Field(
+        "timestamp+payload",
+        description="What USPS signs: the envelope's timestamp and payload strings, or the raw"
+        " body.",
+    )
+    usps_webhook_tolerance_seconds: float = Field(
+        300.0, description="USPS pushes signed further than this from now are refused as stale."
+    )

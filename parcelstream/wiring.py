@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import difflib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from parcelstream.notify.providers.base import Provider
 
 if TYPE_CHECKING:
+    from parcelstream.carriers.poller import Poller
     from parcelstream.notify.notifier import Notifier
 from parcelstream.settings import Settings
 from parcelstream.storage.ports import (
@@ -28,6 +30,7 @@ from parcelstream.storage.ports import (
     KeyStore,
     NotificationQueue,
     PackageLedger,
+    PollSchedule,
     ReadModel,
     SubscriptionStore,
 )
@@ -85,6 +88,9 @@ def check_settings(settings: Settings) -> None:
             "PARCELSTREAM_REDIS_URL needs PARCELSTREAM_DATABASE_URL: Redis caches the documents"
             " PostgreSQL holds"
         )
+    from parcelstream.carriers.access import carrier_access
+
+    carrier_access(settings)  # raises naming the carrier setting that cannot be used
 
 
 async def open_backends(settings: Settings) -> Backends:
@@ -379,3 +385,53 @@ def open_notifier(settings: Settings, backends: Backends) -> tuple[Notifier, lis
         ),
     )
     return notifier, said
+
+
+async def open_poll_schedule(settings: Settings, backends: Backends) -> PollSchedule:
+    """The polling state of partner-carrier packages (closed with the back ends)."""
+    if not settings.database_url:
+        from parcelstream.storage.sqlite.polls import SqlitePolls
+
+        sqlite_polls = SqlitePolls(settings.data_dir / "state.db")
+        backends.closers.append(sqlite_polls.close)
+        return sqlite_polls
+
+    from parcelstream.storage.postgres.polls import PostgresPolls
+    from parcelstream.storage.postgres.state import parse_url
+
+    dsn, _ = parse_url(settings.database_url)
+    postgres_polls = await PostgresPolls.connect(dsn)
+    backends.closers.append(postgres_polls.close)
+    return postgres_polls
+
+
+async def open_poller(settings: Settings, backends: Backends) -> Poller | None:
+    """The carrier poller, or None when no partner carrier is configured."""
+    from parcelstream.carriers.access import carrier_access
+    from parcelstream.carriers.poller import Poller, PollerPolicy
+    from parcelstream.carriers.subscriptions import RenewalPolicy
+    from parcelstream.carriers.tracking_api import TrackingApi
+    from parcelstream.domain.polling import DAY, PollPolicy
+    from parcelstream.ingest.scans import ScanIntake
+
+    access = carrier_access(settings)
+    if not access:
+        return None
+    scale = settings.poll_interval_scale
+    apis = {carrier: TrackingApi(a) for carrier, a in access.items()}
+    for api in apis.values():
+        backends.closers.append(api.close)
+    schedule = await open_poll_schedule(settings, backends)
+    policy = PollerPolicy(
+        poll=PollPolicy().scaled(scale),
+        renewal=RenewalPolicy(
+            lifetime=int(14 * DAY * scale),
+            renew_ahead=int(DAY * scale),
+            lease=max(1, int(300e6 * min(1.0, scale * 1000))),
+            retry_base=max(1, int(60e6 * min(1.0, scale * 1000))),
+        ),
+        idle_seconds=min(1.0, max(0.05, 3600 * scale)),
+        backoff_base_seconds=min(2.0, max(0.05, 7200 * scale)),
+    )
+    intake = ScanIntake(backends.log, lambda: time.time_ns() // 1000, settings.max_batch_scans)
+    return Poller(backends.log, intake, backends.ledger, schedule, apis, policy=policy)

@@ -19,11 +19,12 @@ from parcelstream.api.errors import (
     rejected_input_handler,
     unexpected_error_handler,
 )
-from parcelstream.api.routes import notifications, proof
+from parcelstream.api.routes import carriers, notifications, proof
 from parcelstream.api.routes.health import healthz, readyz
 from parcelstream.api.routes.scans import post_package, post_scans
 from parcelstream.api.routes.tracking import get_tracking
 from parcelstream.api.services import Services
+from parcelstream.carriers.webhooks import CarrierWebhooks, PushAuthSettings
 from parcelstream.domain.errors import RejectedInput
 from parcelstream.ingest.packages import PackageRegistry
 from parcelstream.ingest.proof import ProofIntake
@@ -50,6 +51,7 @@ from parcelstream.wiring import (
 
 TWILIO_CALLBACK = TWILIO_CALLBACK_PATH
 SENDGRID_CALLBACK = "/v1/notifications/callbacks/sendgrid"
+UPS_TOKEN_PATH = "/v1/webhooks/carrier/ups/oauth/token"
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ def create_app(
             else:
                 jobs += start_notifier(settings, backends, stop)
             jobs += start_drop_watcher(settings, backends, stop)
+            jobs += start_poller(settings, backends, stop)
         log.info("parcelstream ready: %s", backends.description)
         try:
             yield
@@ -114,6 +117,9 @@ def create_app(
             Route("/v1/scans/proof", proof.post_proof, methods=["POST"]),
             Route("/v1/track/{tracking_number}/proof", proof.get_proof, methods=["GET"]),
             Route("/v1/proof/files/{token}", proof.get_proof_file, methods=["GET"]),
+            Route(UPS_TOKEN_PATH, carriers.ups_token, methods=["POST"]),
+            Route("/v1/webhooks/carrier/{carrier_id}", carriers.carrier_push, methods=["POST"]),
+            Route("/metrics", carriers.metrics, methods=["GET"]),
         ],
         exception_handlers={
             RejectedInput: rejected_input_handler,
@@ -174,6 +180,27 @@ def start_drop_watcher(
     return [asyncio.create_task(watch(stop), name="drop-watcher")]
 
 
+def start_poller(
+    settings: Settings, backends: Backends, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """The carrier poller, until `stop` is set; nothing when no partner carrier is configured."""
+    from parcelstream.carriers.access import carrier_access
+    from parcelstream.wiring import open_poller
+
+    if not carrier_access(settings):
+        return []
+
+    async def run() -> None:
+        poller = await open_poller(settings, backends)
+        if poller is not None:
+            log.info(
+                "polling %s", ", ".join(a.described for a in carrier_access(settings).values())
+            )
+            await poller.run(stop)
+
+    return [asyncio.create_task(run(), name="poller")]
+
+
 def api_from_environment() -> Starlette:
     """The app for `parcelstream api` workers: settings from PARCELSTREAM_*, no processor."""
     return create_app(Settings(), with_processor=False)
@@ -214,5 +241,10 @@ def build_services(settings: Settings, backends: Backends) -> Services:
         ),
         proof_limits=ProofLimits(
             max_file_bytes=settings.proof_max_file_bytes, max_photos=settings.proof_max_photos
+        ),
+        carrier_webhooks=CarrierWebhooks(
+            ScanIntake(backends.log, wall_clock_us, settings.max_batch_scans),
+            PushAuthSettings.from_settings(settings),
+            wall_clock_us,
         ),
     )

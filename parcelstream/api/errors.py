@@ -15,6 +15,7 @@ _STATUS_BY_CODE = {
     "unauthorized": 401,
     "forbidden": 403,
     "not_found": 404,
+    "stale_push": 409,
     "batch_too_large": 413,
     "body_too_large": 413,
     "unsupported_media_type": 415,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from parcelstream.api.auth import Authenticator
+from parcelstream.carriers.webhooks import CarrierWebhooks
 from parcelstream.ingest.packages import PackageRegistry
 from parcelstream.ingest.proof import ProofIntake
 from parcelstream.ingest.scans import ScanIntake
@@ -32,6 +33,7 @@ class Services:
     proof_intake: ProofIntake
     proof_access: ProofAccess
     proof_limits: ProofLimits
+    carrier_webhooks: CarrierWebhooks
 
 
 def services_of(request: Request) -> Services:

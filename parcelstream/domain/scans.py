@@ -57,6 +57,9 @@ class Scan:
     """Signature, photos and GPS point of a delivery; only on DELIVERED scans."""
     carrier_window: DeliveryWindow | None = None
     """The delivery date or window a partner carrier reported with this scan."""
+    detail: str | None = None
+    """A partner carrier's own words and code for the event ("Arrived at Facility [AR/005]"),
+    kept as the carrier sent them; scanners send none."""
 
     @property
     def dedup_key(self) -> DedupKey:

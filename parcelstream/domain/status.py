@@ -81,7 +81,10 @@ def event_order(scan: Scan) -> tuple[int, int, str, str]:
 
 
 def describe(scan: Scan) -> str:
-    """A short human sentence for a scan, made from its codes only (never free text)."""
+    """A short human sentence for a scan: a partner carrier's own words and code when it gave
+    them, else made from the scan's codes (scanners' free text is never shown)."""
+    if scan.detail:
+        return scan.detail
     phrase = _PHRASES[scan.status_code]
     if scan.exception_code:
         return f"{phrase}: {scan.exception_code.replace('_', ' ').lower()}"
@@ -155,7 +158,13 @@ def derive_status(scans: Iterable[Scan]) -> PackageState:
     )
 
 
+IN_TRANSIT_DETAILS: frozenset[str] = frozenset({"AVAILABLE_FOR_PICKUP"})
+"""The details an in-transit package can show: held for pickup has no state of its own."""
+
+
 def _detail(scan: Scan, status: Status) -> str | None:
     if status in (Status.EXCEPTION, Status.ATTEMPTED_DELIVERY):
+        return scan.exception_code
+    if status is Status.IN_TRANSIT and scan.exception_code in IN_TRANSIT_DETAILS:
         return scan.exception_code
     return None

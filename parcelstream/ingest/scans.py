@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -67,10 +67,17 @@ class ScanIntake:
         else:
             scans, outcome = _validate(batch.scans, now)
         if scans:
-            resent = await self._log.append([scan_record(scan) for scan in scans])
-            outcome.duplicates = sum(resent)
-            outcome.accepted = len(scans) - outcome.duplicates
+            outcome.accepted, outcome.duplicates = await self.append(scans)
         return outcome
+
+    async def append(self, scans: Sequence[Scan]) -> tuple[int, int]:
+        """Already-validated scans (from carrier adapters) onto the log, durably:
+        (accepted, duplicates the log recognised as resends)."""
+        if not scans:
+            return 0, 0
+        resent = await self._log.append([scan_record(scan) for scan in scans])
+        duplicates = sum(resent)
+        return len(scans) - duplicates, duplicates
 
 
 def _validate(items: list[msgspec.Raw], now_us: int) -> tuple[list[Scan], BatchOutcome]:

@@ -20,6 +20,7 @@ from parcelstream.domain.notifications import (
     Subscription,
 )
 from parcelstream.domain.packages import Package
+from parcelstream.domain.polling import PollState
 from parcelstream.domain.scans import Scan
 
 
@@ -320,3 +321,32 @@ class DropLedger(Protocol):
     async def records(self, key: str) -> list[DropRecord]:
         """Every version of `key` the ledger knows, oldest claim first."""
         ...
+
+
+PollChange = Callable[[str, PollState | None], PollState | None]
+"""Given a package's polling state (None: not yet tracked), its new state (None: leave as is)."""
+
+
+class PollSchedule(Protocol):
+    """Polling state of partner-carrier packages, shared by every poller process."""
+
+    async def update(self, tracking_numbers: Sequence[str], change: PollChange) -> int:
+        """Read, change and write these packages' states in one transaction (serialized against
+        every other update of the same packages); returns how many were written."""
+        ...
+
+    async def claim_due(
+        self, carriers: Sequence[str], limit: int, now: int, lease: int
+    ) -> list[PollState]:
+        """Up to `limit` packages of these carriers due by `now`, earliest first, hidden from
+        other claimers for `lease` microseconds (a crashed poller's claim comes back then)."""
+        ...
+
+    async def claim_renewals(
+        self, carrier: str, limit: int, now: int, lease: int
+    ) -> list[PollState]:
+        """Packages of `carrier` still followed whose push subscription is due for (re)making
+        by `now`, hidden from other claimers for `lease` microseconds."""
+        ...
+
+    async def poll_state(self, tracking_number: str) -> PollState | None: ...

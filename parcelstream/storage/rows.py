@@ -9,6 +9,7 @@ import msgspec
 from parcelstream.domain.milestones import Occurrence
 from parcelstream.domain.notifications import Outgoing, PlannedDelivery
 from parcelstream.domain.packages import Package
+from parcelstream.domain.polling import PollState
 from parcelstream.domain.proof import DeliveryWindow, GeoPoint, Proof, ProofFile
 from parcelstream.domain.scans import SCAN_CODES, Location, Scan
 from parcelstream.domain.status import Status
@@ -17,7 +18,7 @@ STATUSES: dict[str, Status] = {status.value: status for status in Status}
 
 SCAN_COLUMNS = (
     "tracking_number, occurred_at, facility_id, status_code, utc_offset, exception_code,"
-    " employee_id, city, region, postal_code, country, extras"
+    " employee_id, city, region, postal_code, country, extras, detail"
 )
 
 _package_encoder = msgspec.msgpack.Encoder()
@@ -125,11 +126,26 @@ def scan_row(scan: Scan) -> tuple[Any, ...]:
         loc.postal_code,
         loc.country,
         encode_extras(scan),
+        scan.detail,
     )
 
 
 def scan_from_row(row: Any) -> Scan:
-    tn, at, facility, code, offset, exc, employee, city, region, postal, country, extras = row
+    (
+        tn,
+        at,
+        facility,
+        code,
+        offset,
+        exc,
+        employee,
+        city,
+        region,
+        postal,
+        country,
+        extras,
+        detail,
+    ) = row
     location = (
         Location(city, region, postal, country)
         if city is not None or region is not None or postal is not None or country is not None
@@ -147,6 +163,7 @@ def scan_from_row(row: Any) -> Scan:
         location=location,
         proof=proof,
         carrier_window=window,
+        detail=detail,
     )
 
 
@@ -204,3 +221,25 @@ def encode_package(package: Package) -> bytes:
 
 def decode_package(blob: bytes) -> Package:
     return _package_decoder.decode(blob)
+
+
+POLL_COLUMNS = (
+    "tracking_number, carrier, heard_at, status, event_at, polled_at, due_at, polls, found,"
+    " subscribed_until, renew_at"
+)
+
+
+def poll_row(s: PollState) -> tuple[Any, ...]:
+    """A partner-carrier package's polling state as a row, columns in POLL_COLUMNS order."""
+    return (
+        s.tracking_number, s.carrier, s.heard_at, s.status, s.event_at, s.polled_at, s.due_at,
+        s.polls, s.found, s.subscribed_until, s.renew_at,
+    )  # fmt: skip
+
+
+def poll_from_row(row: Any) -> PollState:
+    return PollState(
+        tracking_number=row[0], carrier=row[1], heard_at=row[2], status=row[3],
+        event_at=row[4], polled_at=row[5], due_at=row[6], polls=row[7], found=row[8],
+        subscribed_until=row[9], renew_at=row[10],
+    )  # fmt: skip

@@ -70,6 +70,20 @@ async def test_history_round_trips_every_field(state: StateStore) -> None:
     assert await state.history(TN) == [original]
 
 
+async def test_history_keeps_a_carriers_words_for_a_scan(state: StateStore) -> None:
+    original = Scan(
+        TN,
+        "ups:MADISON/WI/US",
+        1_795_000_000_000_000,
+        -360,
+        ScanCode.ARRIVED_AT_FACILITY,
+        location=Location("MADISON", "WI", None, "US"),
+        detail="Arrived at Facility [AR/005]",
+    )
+    await state.apply([original], [], Recorder())
+    assert await state.history(TN) == [original]
+
+
 async def test_projector_sees_master_data_and_full_history(state: StateStore) -> None:
     package = Package(
         TN, registered_at=10, service_type="GROUND", destination=Address(city="Atlanta")

@@ -70,7 +70,7 @@ _INSERT_SCANS = f"""
 INSERT INTO scans ({SCAN_COLUMNS})
 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::smallint[],
                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                     $12::bytea[])
+                     $12::bytea[], $13::text[])
 ON CONFLICT DO NOTHING
 RETURNING tracking_number
 """

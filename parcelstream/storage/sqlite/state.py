@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS scans (
     postal_code TEXT,
     country TEXT,
     extras BLOB,
+    detail TEXT,
     PRIMARY KEY (tracking_number, occurred_at, facility_id, status_code)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS packages (
@@ -92,7 +93,7 @@ _INSERT_MILESTONE = (
     f"INSERT OR IGNORE INTO milestones ({MILESTONE_COLUMNS}, recorded_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_SCAN = f"INSERT OR IGNORE INTO scans ({SCAN_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+_INSERT_SCAN = f"INSERT OR IGNORE INTO scans ({SCAN_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 _SELECT_HISTORY = f"SELECT {SCAN_COLUMNS} FROM scans WHERE tracking_number = ?"
 _UPSERT_PACKAGE = """
 INSERT INTO packages (tracking_number, registered_at, master) VALUES (?, ?, ?)
@@ -262,15 +263,24 @@ class SqliteState:
         return conn
 
 
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Columns added since a data folder was created (SQLite has no ADD COLUMN IF NOT EXISTS)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(scans)")}
-    if "extras" not in columns:  # proof of delivery and carrier windows
-        conn.execute("ALTER TABLE scans ADD COLUMN extras BLOB")
-
-
 def _close_thread_connection(local: threading.local) -> None:
     conn: sqlite3.Connection | None = getattr(local, "conn", None)
     if conn is not None:
         conn.close()
         local.conn = None
+
+
+# Columns added after the first release, for state files made before them: proof of delivery
+# and carrier windows (extras), the carrier's own words for an event (detail).
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("scans", "extras", "BLOB"),
+    ("scans", "detail", "TEXT"),
+)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """SQLite has no ADD COLUMN IF NOT EXISTS."""
+    for table, column, kind in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
