@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from parcelstream.api.app import start_notifier, start_pipeline
+from parcelstream.api.app import start_eta, start_notifier, start_pipeline
 from parcelstream.settings import Settings
 from parcelstream.storage.postgres.migrate import migrate
 from parcelstream.storage.postgres.state import parse_url
@@ -27,6 +27,11 @@ async def run_processor(settings: Settings) -> None:
 async def run_notifier(settings: Settings) -> None:
     """Send milestone notifications until SIGTERM or SIGINT; run any number at once."""
     await _run_until_signalled(settings, "notifier", start_notifier)
+
+
+async def run_eta(settings: Settings) -> None:
+    """Compute estimated deliveries until SIGTERM or SIGINT; run any number at once."""
+    await _run_until_signalled(settings, "eta", start_eta)
 
 
 Starter = Callable[[Settings, Backends, asyncio.Event], list[asyncio.Task[None]]]
