@@ -1,5 +1,5 @@
-"""The `parcelstream` command: serve, api, processor, drops, ingest, migrate, keys,
-rebuild-read-model."""
+"""The `parcelstream` command: serve, api, processor, notifier, eta, poller, drops, ingest,
+migrate, keys, rebuild-read-model, simulate, fake-carrier."""
 
 from __future__ import annotations
 
@@ -316,6 +316,141 @@ def keys_create(
         f"Created key {name!r} with scopes {', '.join(sorted(set(scope)))}. It is shown only once:"
     )
     typer.echo(secret)
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="Server base URL.")] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PARCELSTREAM_API_KEY",
+            help="Key with scopes scans:write and packages:write (or admin).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same scenario.")] = 1,
+    days: Annotated[int, typer.Option(min=1, help="Days of traffic.")] = 14,
+    packages_per_day: Annotated[
+        int, typer.Option(min=0, help="Pickups per weekday (a fifth on Saturdays).")
+    ] = 2000,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First day, e.g. 2026-11-02 (UTC); default: --days days ago."),
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=1, help="Offer this many scans/s (open loop).")
+    ] = None,
+    as_fast_as_possible: Annotated[
+        bool,
+        typer.Option(
+            "--as-fast-as-possible",
+            help="Send each batch once the server has taken the previous ones.",
+        ),
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, help="Most scans per request (unpaced).")] = 500,
+    in_flight: Annotated[
+        int | None, typer.Option(min=1, help="Scan requests outstanding (8 paced, 4 not).")
+    ] = None,
+    retries: Annotated[
+        int, typer.Option(min=0, help="Resends of a request failing in transit or with 5xx.")
+    ] = 7,
+    save: Annotated[Path | None, typer.Option(help="Write the scenario (JSON Lines) here.")] = None,
+    replay: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Send a saved scenario.")
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="Write each package's actual outcome (JSON Lines) here.")
+    ] = None,
+    no_faults: Annotated[
+        bool, typer.Option("--no-faults", help="A clean network: no faults.")
+    ] = False,
+) -> None:
+    """Drive a simulated carrier network against a running server, or save it to a file."""
+    from datetime import UTC, datetime
+
+    from parcelstream.sim.driver import DriveFailed, Pacing, drive
+    from parcelstream.sim.faults import Faults
+    from parcelstream.sim.run import (
+        default_start,
+        describe_scenario,
+        describe_summary,
+        parse_start,
+        scenario_for,
+    )
+
+    if rate is not None and as_fast_as_possible:
+        raise typer.BadParameter("choose one of --rate and --as-fast-as-possible")
+    sending = rate is not None or as_fast_as_possible
+    if not sending and save is None and truth is None:
+        raise typer.BadParameter(
+            "choose --rate N or --as-fast-as-possible to send, or --save FILE to only write"
+        )
+    if sending and not api_key:
+        raise typer.BadParameter("--api-key (or PARCELSTREAM_API_KEY) is needed to send")
+    try:
+        first = parse_start(start) if start else default_start(days, datetime.now(UTC).date())
+    except ValueError:
+        raise typer.BadParameter(f"--start {start!r}: expected a date such as 2026-11-02") from None
+    faults = Faults.none() if no_faults else Faults()
+    scenario = scenario_for(replay, seed, first, days, packages_per_day, faults)
+    typer.echo(describe_scenario(scenario))
+    if save is not None:
+        scenario.save(save)
+        typer.echo(f"saved the scenario to {save}")
+    if truth is not None:
+        scenario.write_truth(truth)
+        typer.echo(f"wrote the truth of {len(scenario.truths)} packages to {truth}")
+    if not sending:
+        return
+    assert api_key is not None
+    pacing = Pacing(rate=rate, batch=batch, in_flight=in_flight, retries=retries)
+
+    def progress(summary: object) -> None:
+        typer.echo(describe_summary(summary).splitlines()[1], err=True)  # type: ignore[arg-type]
+
+    try:
+        summary = asyncio.run(drive(scenario.events(), url, api_key, pacing, progress))
+    except DriveFailed as exc:
+        typer.echo(f"parcelstream simulate: {exc.args[0]}", err=True)
+        if len(exc.args) > 1:
+            typer.echo(describe_summary(exc.args[1]), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(describe_summary(summary))
+
+
+eta_app = typer.Typer(help="Estimated delivery: the EDD worker, and its evaluation.")
+app.add_typer(eta_app, name="eta")
+
+
+@eta_app.callback(invoke_without_command=True)
+def eta(ctx: typer.Context, data: DataOption = None) -> None:
+    """Alone: compute estimated deliveries for changed packages (run any number at once)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from parcelstream.processes import run_eta
+
+    settings = _settings(data)
+    _refuse_bad_settings(settings)
+    _logging()
+    asyncio.run(run_eta(settings))
+
+
+@eta_app.command("evaluate")
+def eta_evaluate(
+    seed: Annotated[int, typer.Option(help="Same seed, same fortnight.")] = 7,
+    packages_per_day: Annotated[
+        int, typer.Option(min=10, help="Pickups per weekday of the simulated fortnight.")
+    ] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Score the estimates on a simulated fortnight: learn from week one, estimate after every
+    scan of week two, against the service-level promise and the lane statistics alone."""
+    import json
+
+    from parcelstream.eta.evaluate import evaluate, render_report
+
+    figures = evaluate(seed, packages_per_day)
+    typer.echo(json.dumps(figures, indent=2) if as_json else render_report(figures))
 
 
 if __name__ == "__main__":

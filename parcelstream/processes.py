@@ -13,6 +13,7 @@ import asyncpg
 
 from parcelstream.api.app import (
     start_drop_watcher,
+    start_eta,
     start_notifier,
     start_pipeline,
     start_poller,
@@ -85,6 +86,11 @@ async def run_poller(settings: Settings) -> None:
             " PARCELSTREAM_USPS_API_URL"
         )
     await _run_until_signalled(settings, "poller", start_poller)
+
+
+async def run_eta(settings: Settings) -> None:
+    """Compute estimated deliveries until SIGTERM or SIGINT; run any number at once."""
+    await _run_until_signalled(settings, "eta", start_eta)
 
 
 Starter = Callable[[Settings, Backends, asyncio.Event], list[asyncio.Task[None]]]

@@ -155,3 +155,20 @@ class Settings(BaseSettings):
     usps_webhook_tolerance_seconds: float = Field(
         300.0, description="USPS pushes signed further than this from now are refused as stale."
     )
+    eta_enabled: bool = Field(
+        True,
+        description="Estimated delivery: the processor requests estimates, serve runs the worker.",
+    )
+    eta_training_days: float = Field(
+        28.0, description="Deliveries of this many last days teach the EDD statistics."
+    )
+    eta_refresh_seconds: float = Field(
+        3600.0, description="How often the EDD worker relearns its statistics."
+    )
+    eta_batch_size: int = Field(1000, description="EDD requests the worker takes at once.")
+    eta_serve_share: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Inside serve, the most of the process's time the EDD worker takes.",
+    )

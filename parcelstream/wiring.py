@@ -26,6 +26,7 @@ from parcelstream.settings import Settings
 from parcelstream.storage.ports import (
     BlobStore,
     DropLedger,
+    EstimateStore,
     EventLog,
     KeyStore,
     NotificationQueue,
@@ -57,6 +58,8 @@ class Backends:
     maintenance: list[Job] = field(default_factory=list)
     """Background upkeep for processes that run the pipeline (log trimming, cache repair)."""
     description: str = ""
+    estimates: EstimateStore | None = None
+    """The EDD worker's store (beside the ledger, in the same database)."""
 
     async def close(self) -> None:
         for close in reversed(self.closers):
@@ -107,8 +110,9 @@ async def open_backends(settings: Settings) -> Backends:
             with contextlib.suppress(Exception):
                 await close()
         raise
-    ledger, read_model, keys, notifications = stores
+    ledger, read_model, keys, notifications, estimates = stores
     return Backends(
+        estimates=estimates,
         log=event_log,
         ledger=ledger,
         read_model=read_model,
@@ -221,40 +225,50 @@ class _Notifications(SubscriptionStore, NotificationQueue, Protocol):
     pass
 
 
-_Stores = tuple[PackageLedger, ReadModel, KeyStore, _Notifications]
+_Stores = tuple[PackageLedger, ReadModel, KeyStore, _Notifications, EstimateStore]
 
 
 async def _open_state(
     settings: Settings, closers: list[Callable[[], Awaitable[None]]], maintenance: list[Job]
 ) -> tuple[_Stores, str]:
     if not settings.database_url:
+        from parcelstream.storage.sqlite.estimates import SqliteEstimates
         from parcelstream.storage.sqlite.notifications import SqliteNotifications
         from parcelstream.storage.sqlite.state import SqliteState
 
         sqlite_state = SqliteState(
-            settings.data_dir / "state.db", cache_size=settings.document_cache_size
+            settings.data_dir / "state.db",
+            cache_size=settings.document_cache_size,
+            eta_requests=settings.eta_enabled,
         )
         closers.append(sqlite_state.close)
         sqlite_notifications = SqliteNotifications(settings.data_dir / "state.db")
         closers.append(sqlite_notifications.close)
         text = f"state in {settings.data_dir.resolve() / 'state.db'}"
-        return (sqlite_state, sqlite_state, sqlite_state, sqlite_notifications), text
+        estimates = SqliteEstimates(sqlite_state)
+        return (sqlite_state, sqlite_state, sqlite_state, sqlite_notifications, estimates), text
 
+    from parcelstream.storage.postgres.estimates import PostgresEstimates
     from parcelstream.storage.postgres.notifications import PostgresNotifications
     from parcelstream.storage.postgres.state import PostgresState
 
     text = f"state on PostgreSQL ({mask_password(settings.database_url)})"
     if not settings.redis_url:
-        postgres = await PostgresState.connect(settings.database_url)
+        postgres = await PostgresState.connect(
+            settings.database_url, eta_requests=settings.eta_enabled
+        )
         closers.append(postgres.close)
-        return (postgres, postgres, postgres, PostgresNotifications(postgres.pool)), text
+        notifications = PostgresNotifications(postgres.pool)
+        return (postgres, postgres, postgres, notifications, PostgresEstimates(postgres)), text
 
     from parcelstream.storage.read_through import ReadThroughModel
     from parcelstream.storage.redis import RedisDocuments
 
     redis = RedisDocuments.from_url(settings.redis_url)
     closers.append(redis.close)
-    postgres = await PostgresState.connect(settings.database_url, cache=redis)
+    postgres = await PostgresState.connect(
+        settings.database_url, cache=redis, eta_requests=settings.eta_enabled
+    )
     closers.append(postgres.close)
 
     async def sync_cache(stop: asyncio.Event) -> None:
@@ -264,7 +278,8 @@ async def _open_state(
     read_model = ReadThroughModel(redis, postgres)
     closers.append(read_model.close)  # closed first: its pending write-backs need Redis
     text += f", lookups through Redis ({mask_password(settings.redis_url)})"
-    return (postgres, read_model, postgres, PostgresNotifications(postgres.pool)), text
+    notifications = PostgresNotifications(postgres.pool)
+    return (postgres, read_model, postgres, notifications, PostgresEstimates(postgres)), text
 
 
 async def _every(
@@ -383,6 +398,7 @@ def open_notifier(settings: Settings, backends: Backends) -> tuple[Notifier, lis
             max_age_hours=settings.notify_max_age_hours,
             backoff_base_seconds=settings.notify_backoff_seconds,
         ),
+        estimates=backends.estimates,
     )
     return notifier, said
 

@@ -81,6 +81,8 @@ def create_app(
                 jobs += start_notifier(settings, backends, stop)
             jobs += start_drop_watcher(settings, backends, stop)
             jobs += start_poller(settings, backends, stop)
+            if settings.eta_enabled:
+                jobs += start_eta(settings, backends, stop, share=settings.eta_serve_share)
         log.info("parcelstream ready: %s", backends.description)
         try:
             yield
@@ -199,6 +201,29 @@ def start_poller(
             await poller.run(stop)
 
     return [asyncio.create_task(run(), name="poller")]
+
+
+def start_eta(
+    settings: Settings, backends: Backends, stop: asyncio.Event, *, share: float = 1.0
+) -> list[asyncio.Task[None]]:
+    """The EDD worker, until `stop` is set: estimates for the packages the processor changed.
+    `share`: the most of the process's time it may take (below 1 beside the processor)."""
+    from parcelstream.eta.stats import StatsCache
+    from parcelstream.eta.worker import EtaWorker
+
+    if backends.estimates is None:
+        raise ValueError("this back end keeps no estimates")
+    worker = EtaWorker(
+        backends.estimates,
+        StatsCache(
+            backends.estimates,
+            training_days=settings.eta_training_days,
+            refresh_seconds=settings.eta_refresh_seconds,
+        ),
+        policy=ConsumerPolicy(batch_size=settings.eta_batch_size),
+        share=share,
+    )
+    return [asyncio.create_task(worker.run(stop), name="eta")]
 
 
 def api_from_environment() -> Starlette:

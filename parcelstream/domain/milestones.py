@@ -18,7 +18,8 @@ MilestoneKey = tuple[str, str, int]
 @dataclass(frozen=True, slots=True)
 class Occurrence:
     tracking_number: str
-    milestone: Status
+    milestone: str
+    """A Status among MILESTONES, or ESTIMATE_CHANGED (domain/estimate.py) for a moved date."""
     number: int
     """1 for the first time the package entered this milestone, 2 for the second..."""
     detail: str | None

@@ -57,7 +57,14 @@ class ContactIn(msgspec.Struct):
     notify: list[Literal["email", "sms"]] | None = None
     milestones: (
         list[
-            Literal["PICKED_UP", "OUT_FOR_DELIVERY", "DELIVERED", "ATTEMPTED_DELIVERY", "EXCEPTION"]
+            Literal[
+                "PICKED_UP",
+                "OUT_FOR_DELIVERY",
+                "DELIVERED",
+                "ATTEMPTED_DELIVERY",
+                "EXCEPTION",
+                "ESTIMATE_CHANGED",  # opt-in only: never part of the default milestones
+            ]
         ]
         | None
     ) = None

@@ -16,21 +16,29 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import msgspec
 
+from parcelstream.domain.estimate import ESTIMATE_CHANGED, EstimateRecord
 from parcelstream.domain.milestones import Occurrence
 from parcelstream.domain.notifications import Attempt, Outgoing
 from parcelstream.domain.numbers import detect
 from parcelstream.domain.packages import Package
 from parcelstream.domain.times import format_instant
 from parcelstream.notify.links import LinkSigner, Unsubscribe
-from parcelstream.notify.notice import Notice
+from parcelstream.notify.notice import DeliveryWindow, Notice
 from parcelstream.notify.planning import plan_deliveries
 from parcelstream.notify.providers.base import Message, Provider, ProviderError, Sent
 from parcelstream.notify.providers.webhook import WebhookProvider
 from parcelstream.notify.templates import TemplateRenderer
-from parcelstream.storage.ports import NotificationQueue, PackageLedger, SubscriptionStore
+from parcelstream.storage.ports import (
+    EstimateStore,
+    NotificationQueue,
+    PackageLedger,
+    SubscriptionStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +70,10 @@ class Notifier:
         *,
         policy: NotifierPolicy | None = None,
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+        estimates: EstimateStore | None = None,
     ) -> None:
+        """`estimates`: where the delivery window every notification shows comes from."""
+        self._estimates = estimates
         self._queue = queue
         self._subscriptions = subscriptions
         self._ledger = ledger
@@ -99,16 +110,40 @@ class Notifier:
             self._policy.batch, now, int(self._policy.lease_seconds * 1_000_000)
         )
         if due:
-            numbers = {d.occurrence.tracking_number for d in due}
+            numbers = list({d.occurrence.tracking_number for d in due})
             found = await asyncio.gather(*(self._ledger.package(tn) for tn in numbers))
             packages = dict(zip(numbers, found, strict=True))
+            windows = await self._windows(numbers)
             attempts = await asyncio.gather(
-                *(self._attempt(d, packages[d.occurrence.tracking_number]) for d in due)
+                *(
+                    self._attempt(
+                        d,
+                        packages[d.occurrence.tracking_number],
+                        # once delivered, the last estimate is history, not news
+                        None
+                        if d.occurrence.milestone == "DELIVERED"
+                        else windows.get(d.occurrence.tracking_number),
+                    )
+                    for d in due
+                )
             )
             await self._queue.record(attempts)
         return bool(dispatched or due)
 
-    async def _attempt(self, outgoing: Outgoing, package: Package | None) -> Attempt:
+    async def _windows(self, numbers: list[str]) -> dict[str, DeliveryWindow]:
+        """The latest estimate of each package, as notifications show it (none if unknown)."""
+        if self._estimates is None:
+            return {}
+        try:
+            found = await asyncio.gather(*(self._estimates.estimate(tn) for tn in numbers))
+        except Exception as exc:  # a window is a nicety: never hold a notification for it
+            log.warning("reading delivery estimates failed: %r", exc)
+            return {}
+        return {tn: _window(record) for tn, record in zip(numbers, found, strict=True) if record}
+
+    async def _attempt(
+        self, outgoing: Outgoing, package: Package | None, window: DeliveryWindow | None = None
+    ) -> Attempt:
         async with self._slots:
             at = self._clock()
             started = time.perf_counter()
@@ -116,7 +151,7 @@ class Notifier:
             try:
                 provider = self._providers[outgoing.channel]
                 provider_name = provider.name
-                sent = await self._send(provider, outgoing, package)
+                sent = await self._send(provider, outgoing, package, window)
             except ProviderError as exc:
                 return self._failed(outgoing, at, started, provider_name, exc.reason, exc)
             except Exception as exc:  # a bug or a missing template: retried, then parked
@@ -165,7 +200,13 @@ class Notifier:
         delay = random.uniform(ceiling / 2, ceiling)
         return max(delay, retry_after or 0.0)
 
-    async def _send(self, provider: Provider, outgoing: Outgoing, package: Package | None) -> Sent:
+    async def _send(
+        self,
+        provider: Provider,
+        outgoing: Outgoing,
+        package: Package | None,
+        window: DeliveryWindow | None = None,
+    ) -> Sent:
         occurrence = outgoing.occurrence
         carrier = package.carrier if package and package.carrier else None
         if carrier is None:
@@ -181,6 +222,7 @@ class Notifier:
             unsubscribe_url=self._links.unsubscribe_url(
                 Unsubscribe(outgoing.subscription_id, occurrence.tracking_number)
             ),
+            window=window,
         )
         if outgoing.channel == "webhook":
             subscription = await self._subscriptions.subscription(outgoing.subscription_id)
@@ -230,6 +272,7 @@ def _notice(
     recipient_name: str | None,
     tracking_url: str,
     unsubscribe_url: str,
+    window: DeliveryWindow | None = None,
 ) -> Notice:
     occurrence: Occurrence = outgoing.occurrence
     place = occurrence.location
@@ -247,6 +290,7 @@ def _notice(
         tracking_url=tracking_url,
         unsubscribe_url=unsubscribe_url,
         recipient_name=recipient_name,
+        window=window,
     )
 
 
@@ -254,7 +298,9 @@ def _webhook_message(outgoing: Outgoing, notice: Notice) -> Message:
     body = _encoder.encode(
         {
             "event_id": notice.event_id,
-            "type": "tracking.milestone",
+            "type": "tracking.estimate_changed"
+            if notice.milestone == ESTIMATE_CHANGED
+            else "tracking.milestone",
             "tracking_number": notice.tracking_number,
             "carrier": notice.carrier,
             "status": notice.milestone,
@@ -279,6 +325,22 @@ def _webhook_message(outgoing: Outgoing, notice: Notice) -> Message:
         }
     )
     return Message(channel="webhook", to=outgoing.address, event_id=outgoing.event_id, body=body)
+
+
+def _window(record: EstimateRecord) -> DeliveryWindow:
+    latest = record.latest
+    zone = ZoneInfo(latest.zone)
+    return DeliveryWindow(
+        date=latest.date,
+        earliest=_in_zone(latest.earliest, zone),
+        latest=_in_zone(latest.latest, zone),
+    )
+
+
+def _in_zone(micros: int, zone: ZoneInfo) -> str:
+    seconds, fraction = divmod(micros, 1_000_000)
+    moment = datetime.fromtimestamp(seconds, zone).replace(microsecond=fraction)
+    return moment.isoformat(timespec="seconds")
 
 
 def _ms_since(started: float) -> float:

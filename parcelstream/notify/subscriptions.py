@@ -23,7 +23,14 @@ from parcelstream.wire_errors import rejections_from_msgspec
 
 _DEVICE_TOKEN = re.compile(r"^[A-Za-z0-9:_\-.]{16,4096}$")
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-Milestone = Literal["PICKED_UP", "OUT_FOR_DELIVERY", "DELIVERED", "ATTEMPTED_DELIVERY", "EXCEPTION"]
+Milestone = Literal[
+    "PICKED_UP",
+    "OUT_FOR_DELIVERY",
+    "DELIVERED",
+    "ATTEMPTED_DELIVERY",
+    "EXCEPTION",
+    "ESTIMATE_CHANGED",  # opt-in only: never part of the default milestones
+]
 
 
 class SubscribeIn(msgspec.Struct):

@@ -38,6 +38,7 @@ MILESTONES: tuple[str, ...] = (
     "DELIVERED",
     "ATTEMPTED_DELIVERY",
     "EXCEPTION",
+    "ESTIMATE_CHANGED",
 )
 """The milestones the package ships templates for; an override folder may add others."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from parcelstream.domain.estimate import EstimateRecord
 from parcelstream.domain.milestones import Occurrence
 from parcelstream.domain.notifications import (
     Attempt,
@@ -77,7 +78,18 @@ class Projection:
     (its notification outbox, written in the same transaction)."""
 
 
-Projector = Callable[[str, Package | None, list[Scan]], Projection]
+class Projector(Protocol):
+    def __call__(
+        self,
+        tracking_number: str,
+        package: Package | None,
+        history: list[Scan],
+        estimate: bytes | None = None,
+        /,
+    ) -> Projection:
+        """`estimate`: the stored `estimated_delivery` JSON the EDD worker last patched in, carried
+        into the new document so a re-render never wipes it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,3 +362,62 @@ class PollSchedule(Protocol):
         ...
 
     async def poll_state(self, tracking_number: str) -> PollState | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EtaInput:
+    """What the EDD worker needs to estimate one package."""
+
+    tracking_number: str
+    package: Package | None
+    history: list[Scan]
+    record: EstimateRecord | None
+    """The estimates given so far (original and latest), if any."""
+    version: int | None = None
+    """The document's version when read (None: no document yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateUpdate:
+    tracking_number: str
+    record: EstimateRecord | None
+    """None when the package no longer has an estimate (delivered, going back)."""
+    document: bytes | None
+    """The document's `estimated_delivery` value as JSON, or None for null."""
+    changed: Occurrence | None = None
+    """The estimate-changed event, when the date moved; goes to the milestone outbox."""
+    delivered_at: int | None = None
+    """Set once delivered: the package joins the training set at this instant."""
+    version: int | None = None
+    """The document version the estimate was made from: if the package has changed since, the
+    update is dropped (the change brought a newer request, which will be estimated afresh)."""
+
+
+DocumentPatch = Callable[[bytes, bytes | None], tuple[bytes, str]]
+"""(document, estimate JSON or None) -> (patched document, its etag)."""
+
+
+class EstimateStore(Protocol):
+    """The EDD side: the request outbox the ledger writes, estimates, and training histories."""
+
+    def requests(self) -> LogConsumer:
+        """The EDD requests (one per changed package, coalesced) as a consumer: payload is the
+        tracking number; ack removes a request unless the package changed again meanwhile."""
+        ...
+
+    async def inputs(self, tracking_numbers: Sequence[str]) -> list[EtaInput]: ...
+
+    async def save(self, updates: Sequence[EstimateUpdate], patch: DocumentPatch) -> None:
+        """In one transaction: keep each record, patch each package's document (new version,
+        also to the read-model cache), record estimate-changed events and deliveries. Updates
+        made from an older document version than the stored one are dropped."""
+        ...
+
+    async def estimate(self, tracking_number: str) -> EstimateRecord | None: ...
+
+    def delivered(
+        self, since: int, until: int, batch: int
+    ) -> AsyncIterator[list[tuple[Package | None, list[Scan]]]]:
+        """Master data and history of packages delivered in [since, until), `batch` at a time
+        (an `async def` generator), so training never holds them all."""
+        ...

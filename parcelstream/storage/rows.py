@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from parcelstream.domain.estimate import EstimateRecord
 from parcelstream.domain.milestones import Occurrence
 from parcelstream.domain.notifications import Outgoing, PlannedDelivery
 from parcelstream.domain.packages import Package
@@ -23,6 +24,7 @@ SCAN_COLUMNS = (
 
 _package_encoder = msgspec.msgpack.Encoder()
 _package_decoder = msgspec.msgpack.Decoder(Package)
+_estimate_decoder = msgspec.msgpack.Decoder(EstimateRecord)
 _NO_LOCATION = Location()
 
 
@@ -191,7 +193,7 @@ def milestone_row(occurrence: Occurrence) -> tuple[Any, ...]:
 def milestone_from_row(row: Any) -> Occurrence:
     tn, milestone, number, detail, at, offset, city, region, country = row
     place = Location(city, region, None, country) if city or region or country else None
-    return Occurrence(tn, STATUSES[milestone], number, detail, at, offset, place)
+    return Occurrence(tn, STATUSES.get(milestone, milestone), number, detail, at, offset, place)
 
 
 def planned_row(p: PlannedDelivery, key: tuple[str, str, int], now: int) -> tuple[Any, ...]:
@@ -243,3 +245,11 @@ def poll_from_row(row: Any) -> PollState:
         event_at=row[4], polled_at=row[5], due_at=row[6], polls=row[7], found=row[8],
         subscribed_until=row[9], renew_at=row[10],
     )  # fmt: skip
+
+
+def encode_estimate(record: EstimateRecord) -> bytes:
+    return _package_encoder.encode(record)
+
+
+def decode_estimate(blob: bytes) -> EstimateRecord:
+    return _estimate_decoder.decode(blob)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from hashlib import blake2b
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from parcelstream.domain.delivery import proof_scan
+from parcelstream.domain.estimate import Estimate, EstimateRecord
 from parcelstream.domain.packages import Address, Package
 from parcelstream.domain.scans import Location, Scan
 from parcelstream.domain.status import STATUS_OF, PackageState, describe
@@ -53,7 +55,8 @@ class TrackingDocument(msgspec.Struct):
     last_location: City | None
     origin: City | None
     destination: City | None
-    estimated_delivery: None
+    estimated_delivery: msgspec.Raw | None
+    """Rendered by the EDD worker (`render_estimate`) and carried in as stored bytes."""
     last_updated: datetime | None
     events: list[Event]
     proof_of_delivery: ProofSummary | None
@@ -65,8 +68,75 @@ _encoder = msgspec.json.Encoder()
 _zones: dict[int, timezone] = {0: UTC}
 
 
+class OriginalEstimate(msgspec.Struct):
+    date: str
+    earliest: datetime
+    latest: datetime
+    source: str
+
+
+class EstimatedDelivery(msgspec.Struct):
+    """`estimated_delivery`: the date and window in the destination's zone, how sure, from what,
+    and the first estimate ever given beside it."""
+
+    date: str
+    earliest: datetime
+    latest: datetime
+    confidence: float
+    source: str
+    time_zone: str
+    original: OriginalEstimate
+
+
+_patchable = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def render_estimate(record: EstimateRecord) -> bytes:
+    latest, original = record.latest, record.original
+    zone = ZoneInfo(latest.zone)
+    return _encoder.encode(
+        EstimatedDelivery(
+            date=latest.date,
+            earliest=_in_zone(latest.earliest, zone),
+            latest=_in_zone(latest.latest, zone),
+            confidence=latest.confidence,
+            source=latest.source,
+            time_zone=latest.zone,
+            original=_original(original),
+        )
+    )
+
+
+def patch_estimate(document: bytes, estimate: bytes | None) -> tuple[bytes, str]:
+    """The document with `estimated_delivery` replaced, every other field kept byte for byte
+    (whatever fields it has), and its new etag."""
+    fields = _patchable.decode(document)
+    fields["estimated_delivery"] = msgspec.Raw(estimate if estimate is not None else b"null")
+    body = _encoder.encode(fields)
+    return body, etag_of(body)
+
+
+def _original(original: Estimate) -> OriginalEstimate:
+    zone = ZoneInfo(original.zone)
+    return OriginalEstimate(
+        date=original.date,
+        earliest=_in_zone(original.earliest, zone),
+        latest=_in_zone(original.latest, zone),
+        source=original.source,
+    )
+
+
+def _in_zone(micros: int, zone: ZoneInfo) -> datetime:
+    seconds, fraction = divmod(micros, 1_000_000)
+    return datetime.fromtimestamp(seconds, zone).replace(microsecond=fraction)
+
+
 def render_document(
-    tracking_number: str, carrier: str | None, package: Package | None, state: PackageState
+    tracking_number: str,
+    carrier: str | None,
+    package: Package | None,
+    state: PackageState,
+    estimate: bytes | None = None,
 ) -> bytes:
     flagged = state.after_delivery
     events = [
@@ -92,7 +162,7 @@ def render_document(
             last_location=_city(state.last_location),
             origin=_city(package.origin) if package else None,
             destination=_city(package.destination) if package else None,
-            estimated_delivery=None,
+            estimated_delivery=msgspec.Raw(estimate) if estimate is not None else None,
             last_updated=_last_updated(state.history, package),
             events=events,
             proof_of_delivery=_proof_summary(state.history),

@@ -29,7 +29,14 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Package | None, list[Scan]]] = []
 
-    def __call__(self, tn: str, package: Package | None, history: list[Scan]) -> Projection:
+    def __call__(
+        self,
+        tn: str,
+        package: Package | None,
+        history: list[Scan],
+        estimate: bytes | None = None,
+        /,
+    ) -> Projection:
         self.calls.append((tn, package, history))
         body = f"{tn}:{len(history)}:{package.service_type if package else '-'}".encode()
         return Projection(status="IN_TRANSIT", document=body, etag=f'"{len(history)}"')

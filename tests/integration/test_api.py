@@ -154,7 +154,8 @@ def test_unregistered_number_is_created_from_its_first_scan_and_master_data_can_
 
 def test_etag_and_conditional_get(api: Api) -> None:
     api.post("/v1/scans", {"scans": [scan()]}, scope="scans:write")
-    api.wait_for(TN, lambda d: True)
+    # the EDD worker patches the estimate in after the processor: wait for the settled document
+    api.wait_for(TN, lambda d: d["estimated_delivery"] is not None)
     first = api.track(TN)
     assert first.headers["cache-control"] == "public, max-age=10"
     assert first.headers["access-control-allow-origin"] == "*"

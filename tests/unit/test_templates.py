@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from jinja2 import TemplateSyntaxError, UndefinedError
 
+from parcelstream.domain.estimate import ESTIMATE_CHANGED
 from parcelstream.domain.status import MILESTONES as DOMAIN_MILESTONES
 from parcelstream.notify.notice import DeliveryWindow, Notice
 from parcelstream.notify.sms import fit_sms, is_gsm7, sms_segments, to_gsm7
@@ -86,7 +87,8 @@ def _outputs(renderer: TemplateRenderer, notice: Notice) -> dict[str, str]:
 
 
 def test_the_package_ships_templates_for_every_domain_milestone() -> None:
-    assert set(MILESTONES) == {str(milestone) for milestone in DOMAIN_MILESTONES}
+    expected = {str(milestone) for milestone in DOMAIN_MILESTONES} | {ESTIMATE_CHANGED}
+    assert set(MILESTONES) == expected
 
 
 @pytest.mark.parametrize("milestone", MILESTONES)

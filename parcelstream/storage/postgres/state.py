@@ -96,6 +96,16 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[]
                      $7::text[], $8::text[], $9::text[])
 ON CONFLICT DO NOTHING
 """
+_SELECT_ESTIMATES = """
+SELECT tracking_number, document FROM estimates
+WHERE tracking_number = ANY($1::text[]) AND document IS NOT NULL
+"""
+# A newer request for the same package replaces the older, and is due at once.
+_REQUEST_ETA = """
+INSERT INTO eta_requests (tracking_number, seq)
+SELECT t, nextval('eta_request_seq') FROM unnest($1::text[]) AS t ORDER BY t
+ON CONFLICT (tracking_number) DO UPDATE SET seq = excluded.seq, lease_until = 0, dead = NULL
+"""
 _SELECT_DOCUMENTS = """
 SELECT tracking_number, version, body, etag, status FROM documents
 WHERE tracking_number = ANY($1::text[])
@@ -105,12 +115,19 @@ WHERE tracking_number = ANY($1::text[])
 class PostgresState:
     """Implements PackageLedger, ReadModel, KeyStore and the read-through's VersionedReadModel."""
 
-    def __init__(self, pool: asyncpg.Pool, cache: DocumentSink | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, cache: DocumentSink | None = None, *, eta_requests: bool = True
+    ) -> None:
+        """`eta_requests`: write an EDD request for every changed package (the EDD worker's
+        outbox); off when no EDD worker runs."""
         self._pool = pool
         self._cache = cache
+        self._eta_requests = eta_requests
 
     @classmethod
-    async def connect(cls, url: str, cache: DocumentSink | None = None) -> PostgresState:
+    async def connect(
+        cls, url: str, cache: DocumentSink | None = None, *, eta_requests: bool = True
+    ) -> PostgresState:
         dsn, pool_size = parse_url(url)
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size)
         async with pool.acquire() as conn:
@@ -121,7 +138,7 @@ class PostgresState:
                 f"the database at {mask_password(url)} lacks migrations {', '.join(missing)}:"
                 " run `parcelstream migrate` first"
             )
-        return cls(pool, cache)
+        return cls(pool, cache, eta_requests=eta_requests)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -156,6 +173,8 @@ class PostgresState:
             if not changed:
                 return Applied(0, 0)
             documents = await self._project(conn, sorted(changed), masters, project)
+            if self._eta_requests:
+                await conn.execute(_REQUEST_ETA, sorted(changed))
             if self._cache is not None:
                 outbox_id = await conn.fetchval(
                     "INSERT INTO cache_outbox (tracking_numbers) VALUES ($1) RETURNING id",
@@ -175,11 +194,19 @@ class PostgresState:
         histories: dict[str, list[Scan]] = defaultdict(list)
         for row in await conn.fetch(_SELECT_HISTORIES, changed):
             histories[row[0]].append(scan_from_row(row))
+        estimates: dict[str, bytes] = {}
+        if self._eta_requests:
+            estimates = {r[0]: r[1] for r in await conn.fetch(_SELECT_ESTIMATES, changed)}
         projections = []
         for tn in changed:
             master = masters.get(tn)
             projections.append(
-                project(tn, decode_package(master) if master else None, histories[tn])
+                project(
+                    tn,
+                    decode_package(master) if master else None,
+                    histories[tn],
+                    estimates.get(tn),
+                )
             )
         rows = await conn.fetch(
             _UPSERT_DOCUMENTS,
@@ -198,6 +225,14 @@ class PostgresState:
             VersionedDocument(tn, versions[tn], StoredDocument(p.document, p.etag, p.status))
             for tn, p in zip(changed, projections, strict=True)
         ]
+
+    @property
+    def cache(self) -> DocumentSink | None:
+        return self._cache
+
+    async def feed_cache(self, documents: list[VersionedDocument], outbox_id: int) -> None:
+        """Copy freshly committed documents to the cache; their outbox row goes once it has them."""
+        await self._feed_cache(documents, outbox_id)
 
     async def _feed_cache(self, documents: list[VersionedDocument], outbox_id: int) -> None:
         try:

@@ -12,9 +12,10 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from parcelstream.domain.packages import Package
 from parcelstream.domain.scans import Scan
@@ -35,6 +36,8 @@ from parcelstream.storage.rows import (
 )
 from parcelstream.storage.sqlite.cache import DocumentCache
 from parcelstream.storage.sqlite.connection import connect
+
+_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -80,6 +83,24 @@ CREATE TABLE IF NOT EXISTS milestones (
     PRIMARY KEY (tracking_number, milestone, number)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS milestones_pending ON milestones (recorded_at) WHERE dispatched = 0;
+CREATE TABLE IF NOT EXISTS estimates (
+    tracking_number TEXT PRIMARY KEY,
+    record BLOB NOT NULL,
+    document BLOB,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS eta_requests (
+    tracking_number TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    dead TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS eta_requests_due ON eta_requests (seq) WHERE dead IS NULL;
+CREATE TABLE IF NOT EXISTS eta_deliveries (
+    delivered_at INTEGER NOT NULL,
+    tracking_number TEXT NOT NULL,
+    PRIMARY KEY (delivered_at, tracking_number)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -101,18 +122,28 @@ ON CONFLICT (tracking_number) DO UPDATE SET registered_at = excluded.registered_
     master = excluded.master
 WHERE excluded.registered_at >= packages.registered_at
 """
-# The package's current document version and master data (either may be missing), in one read.
+# The package's current document version, master data and estimate (any may be missing).
 _SELECT_CURRENT = """
 SELECT (SELECT version FROM documents WHERE tracking_number = ?1),
-       (SELECT master FROM packages WHERE tracking_number = ?1)
+       (SELECT master FROM packages WHERE tracking_number = ?1),
+       (SELECT document FROM estimates WHERE tracking_number = ?1)
+"""
+# A newer request for the same package replaces the older, and is due at once.
+_REQUEST_ETA = """
+INSERT INTO eta_requests (tracking_number, seq, lease_until) VALUES (?, ?, 0)
+ON CONFLICT (tracking_number) DO UPDATE SET seq = excluded.seq, lease_until = 0, dead = NULL
 """
 
 
 class SqliteState:
     """Implements PackageLedger, ReadModel and KeyStore over one SQLite file."""
 
-    def __init__(self, path: Path, *, cache_size: int = 100_000) -> None:
+    def __init__(self, path: Path, *, cache_size: int = 100_000, eta_requests: bool = True) -> None:
+        """`eta_requests`: write an EDD request for every changed package (the EDD worker's
+        outbox); off when no EDD worker runs."""
         self._path = path
+        self._eta_requests = eta_requests
+        self._sequence = 0
         self._cache = DocumentCache(cache_size)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-writer")
         self._writer_local = threading.local()
@@ -156,10 +187,10 @@ class SqliteState:
                     new_scans += 1
                     changed.add(scan.tracking_number)
             for tn in sorted(changed):
-                version, master = conn.execute(_SELECT_CURRENT, (tn,)).fetchone()
+                version, master, estimate = conn.execute(_SELECT_CURRENT, (tn,)).fetchone()
                 package = decode_package(master) if master is not None else None
                 history = [scan_from_row(r) for r in conn.execute(_SELECT_HISTORY, (tn,))]
-                projection = project(tn, package, history)
+                projection = project(tn, package, history, estimate)
                 version = (version or 0) + 1
                 conn.execute(
                     "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
@@ -178,9 +209,29 @@ class SqliteState:
                         StoredDocument(projection.document, projection.etag, projection.status),
                     )
                 )
+            if self._eta_requests and changed:
+                conn.executemany(_REQUEST_ETA, [(tn, self.next_sequence()) for tn in changed])
         for tn, version, document in fresh:
             self._cache.put(tn, version, document)
         return Applied(new_scans=new_scans, changed_packages=len(changed))
+
+    def next_sequence(self) -> int:
+        """Increasing numbers for EDD requests (writer thread only): microseconds, made unique."""
+        self._sequence = max(self._sequence + 1, time.time_ns() // 1000)
+        return self._sequence
+
+    def cache_document(self, tracking_number: str, version: int, document: StoredDocument) -> None:
+        self._cache.put(tracking_number, version, document)
+
+    async def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `work` on the one writer thread with its connection (for the stores beside the
+        ledger that share this file and its transactions' ordering)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, lambda: work(self._writer_connection()))
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read connection."""
+        return self._reader()
 
     async def history(self, tracking_number: str) -> list[Scan]:
         rows = self._reader().execute(_SELECT_HISTORY, (tracking_number,)).fetchall()

@@ -1,0 +1,132 @@
+"""Delivery windows from learned deliveries: each kept as (delivery days after the anchor scan's
+date, local hour of delivery), turned into instants for one anchor and cut to the shortest window
+that holds enough of those still possible."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterable
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
+
+from parcelstream.domain.promise import from_local
+
+COVERAGE = 0.93
+"""The share of the learned deliveries a window holds; a little above the 90 % promised
+because a fortnight's statistics are noisy and next week is never quite like the last."""
+MIN_SAMPLES = 19
+"""Fewer deliveries than this behind a statistic, and the next coarser one is used: 19 is the
+fewest whose lowest and highest hold a next delivery with 90 % chance."""
+NEAREST = 25
+"""Deliveries the narrowest statistic takes, those whose anchor scan's time of day was nearest."""
+_HOUR = 3_600_000_000
+_MIDNIGHT = time(0, 0)
+
+
+class DayDistribution:
+    """Deliveries after an anchor scan as (delivery days after the anchor's date, local hour):
+    for each day count, the sorted hours."""
+
+    __slots__ = ("count", "days", "hours")
+
+    def __init__(self, samples: Iterable[tuple[int, float]]) -> None:
+        by_day: dict[int, list[float]] = {}
+        for days, hour in samples:
+            by_day.setdefault(days, []).append(hour)
+        self.days: tuple[int, ...] = tuple(sorted(by_day))
+        self.hours: tuple[tuple[float, ...], ...] = tuple(
+            tuple(sorted(by_day[d])) for d in self.days
+        )
+        self.count = sum(len(h) for h in self.hours)
+
+    def window(
+        self, anchor_day: date, calendar: frozenset[int], zone: ZoneInfo, now: int, tod: float
+    ) -> tuple[int, int, int] | None:
+        """(earliest, median, latest) delivery instants among the deliveries still possible at
+        `now` (later than it); None when too few are left to say. `tod` is unused here."""
+        instants: list[int] = []
+        for days, hours in zip(self.days, self.hours, strict=True):
+            start = from_local(advance(anchor_day, days, calendar), _MIDNIGHT, zone)
+            first = bisect_right(hours, (now - start) / _HOUR)
+            instants.extend([start + int(h * _HOUR) for h in hours[first:]])
+        return _shortest(instants)
+
+
+class TimedDistribution:
+    """Like DayDistribution, but each delivery also keeps the local time of day of its anchor
+    scan, and a window is made from the NEAREST deliveries whose anchor scan came at about the
+    same time of day: the time to a cut-off or a departure is what decides the day."""
+
+    __slots__ = ("count", "samples", "tods")
+
+    def __init__(self, samples: Iterable[tuple[float, int, float]]) -> None:
+        ordered = sorted(samples, key=_first)
+        self.tods: tuple[float, ...] = tuple(t for t, _, _ in ordered)
+        self.samples: tuple[tuple[int, float], ...] = tuple((d, h) for _, d, h in ordered)
+        self.count = len(ordered)
+
+    def window(
+        self, anchor_day: date, calendar: frozenset[int], zone: ZoneInfo, now: int, tod: float
+    ) -> tuple[int, int, int] | None:
+        if self.count < NEAREST:
+            return None
+        # The NEAREST anchors around `tod`: a run of the sorted times of day (no wrap at
+        # midnight: a schedule's night differs from its morning anyway).
+        middle = bisect_right(self.tods, tod)
+        low = max(0, min(middle - NEAREST // 2, self.count - NEAREST))
+        while low > 0 and tod - self.tods[low - 1] < self.tods[low + NEAREST - 1] - tod:
+            low -= 1
+        while low + NEAREST < self.count and self.tods[low + NEAREST] - tod < tod - self.tods[low]:
+            low += 1
+        # Everything as near as the farthest of them too, so ties never pick a biased few.
+        radius = max(tod - self.tods[low], self.tods[low + NEAREST - 1] - tod)
+        high = low + NEAREST
+        while low > 0 and tod - self.tods[low - 1] <= radius:
+            low -= 1
+        while high < self.count and self.tods[high] - tod <= radius:
+            high += 1
+        starts: dict[int, int] = {}
+        instants = []
+        for days, hour in self.samples[low:high]:
+            start = starts.get(days)
+            if start is None:
+                start = starts[days] = from_local(
+                    advance(anchor_day, days, calendar), _MIDNIGHT, zone
+                )
+            at = start + int(hour * _HOUR)
+            if at > now:
+                instants.append(at)
+        instants.sort()
+        return _shortest(instants)
+
+
+def _first(sample: tuple[float, int, float]) -> float:
+    return sample[0]
+
+
+def _shortest(instants: list[int]) -> tuple[int, int, int] | None:
+    """(earliest, median, latest) of sorted delivery instants: the shortest window holding
+    COVERAGE of them, so a distribution split between two days gives one day when one of them
+    holds nearly all. None when there are too few to say."""
+    total = len(instants)
+    if total < MIN_SAMPLES:
+        return None
+    median = instants[total // 2]
+    # Between the i-th and the (i+span)-th of n sorted deliveries lies a next one with chance
+    # span/(n+1) (plotting positions), so small samples get honest, wider windows.
+    span = math.ceil(COVERAGE * (total + 1))
+    if span >= total - 1:
+        return instants[0], median, instants[-1]
+    widths = [b - a for a, b in zip(instants, instants[span:], strict=False)]
+    best = widths.index(min(widths))
+    return instants[best], median, instants[best + span]
+
+
+def advance(day: date, days: int, calendar: frozenset[int]) -> date:
+    """The `days`-th delivery day after `day` (`day` itself for 0)."""
+    while days > 0:
+        day += timedelta(days=1)
+        if day.weekday() in calendar:
+            days -= 1
+    return day

@@ -1,0 +1,1 @@
+"""Estimated delivery: statistics learned from delivered packages, the EDD worker, evaluation."""

@@ -1,0 +1,89 @@
+"""`parcelstream eta`: the worker stops cleanly on SIGTERM, and `eta evaluate --json` on a fixed,
+reduced fortnight meets the accuracy targets and beats both baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SEED = 7
+PACKAGES_PER_DAY = 400
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "parcelstream.cli", *args]
+
+
+def test_eta_evaluate_meets_the_targets_and_beats_both_baselines() -> None:
+    done = subprocess.run(
+        _cli(
+            "eta",
+            "evaluate",
+            "--json",
+            "--seed",
+            str(SEED),
+            "--packages-per-day",
+            str(PACKAGES_PER_DAY),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    service = figures["baselines"]["service_level"]
+    lane = figures["baselines"]["lane_median"]
+
+    assert figures["estimates"] > 5000
+    assert figures["coverage"] >= 0.90
+    assert figures["mae_hours"] <= 0.6 * service["mae_hours"]
+    assert figures["mae_hours"] < lane["mae_hours"]
+    assert figures["median_width_hours"] < lane["median_width_hours"]
+    assert figures["median_width_hours"] < service["median_width_hours"]
+    # the window narrows as the package nears its door
+    by_status = figures["by_status"]
+    assert by_status["OUT_FOR_DELIVERY"]["median_width_hours"] < 10
+    assert by_status["OUT_FOR_DELIVERY"]["coverage"] >= 0.9
+    assert (
+        by_status["OUT_FOR_DELIVERY"]["median_width_hours"]
+        < by_status["IN_TRANSIT"]["median_width_hours"]
+        < by_status["PICKED_UP"]["median_width_hours"]
+    )
+    # after training, estimates come from what was learned, not from the promise
+    assert figures["sources"].get("service_level", 0) < 0.05 * figures["estimates"]
+    for name in ("coverage", "median_width_hours", "mae_hours"):
+        assert name in service
+        assert name in lane
+    assert figures["targets"]["coverage_at_least_90_percent"]
+    assert figures["targets"]["mae_40_percent_below_service_level"]
+
+
+def test_the_eta_worker_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = {**os.environ, "PARCELSTREAM_DATA_DIR": str(tmp_path / "data")}
+    worker = subprocess.Popen(
+        _cli("eta"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        assert worker.stdout is not None
+        lines = []
+        while time.monotonic() < deadline:
+            line = worker.stdout.readline()
+            lines.append(line)
+            if "eta running" in line:
+                break
+        else:
+            raise AssertionError("".join(lines))
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=20)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, output
+    assert "eta stopped cleanly" in output
