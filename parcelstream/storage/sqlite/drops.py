@@ -6,9 +6,6 @@ any processes) never both hold an unfinished file, and a finished file is never 
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,7 @@ from parcelstream.storage.drop_rows import (
     record_from_row,
 )
 from parcelstream.storage.ports import DropClaim, DropFile, DropOutcome, DropProgress, DropRecord
-from parcelstream.storage.sqlite.connection import connect
+from parcelstream.storage.sqlite.connection import WriterThread
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS drop_files (
@@ -59,24 +56,11 @@ _FINISH, _ = placeholders(FINISH, "sqlite")
 
 class SqliteDropLedger:
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drops-ledger")
-        self._conn: sqlite3.Connection | None = None
-        setup = connect(path)
-        try:
-            setup.executescript(_SCHEMA)
-        finally:
-            setup.close()
-
-    async def _run(self, work: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, work, *args)
+        self._writer = WriterThread(path, _SCHEMA, "drops-ledger", autocommit=True)
 
     def _write(self, sql: str, params: dict[str, Any]) -> list[Any]:
-        if self._conn is None:
-            # Autocommit mode, so BEGIN IMMEDIATE takes the write lock before the claim reads.
-            self._conn = connect(self._path)
-            self._conn.isolation_level = None
-        conn = self._conn
+        # BEGIN IMMEDIATE takes the write lock before the claim reads.
+        conn = self._writer.connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
             rows = conn.execute(sql, params).fetchall()
@@ -88,7 +72,7 @@ class SqliteDropLedger:
 
     async def claim(self, file: DropFile, owner: str, now: int, lease: int) -> DropClaim | None:
         params = file_params(file) | {"owner": owner, "now": now, "until": now + lease}
-        rows = await self._run(self._write, _CLAIM, params)
+        rows = await self._writer.run(self._write, _CLAIM, params)
         if not rows:
             return None
         clock, claims, progress = claim_row(rows[0])
@@ -100,24 +84,18 @@ class SqliteDropLedger:
         params = (
             file_params(file) | progress_params(progress) | {"owner": owner, "until": lease_until}
         )
-        rows = await self._run(self._write, _CHECKPOINT + " RETURNING 1", params)
+        rows = await self._writer.run(self._write, _CHECKPOINT + " RETURNING 1", params)
         return bool(rows)
 
     async def finish(self, file: DropFile, owner: str, outcome: DropOutcome, now: int) -> bool:
         params = file_params(file) | outcome_params(outcome) | {"owner": owner, "now": now}
-        rows = await self._run(self._write, _FINISH + " RETURNING 1", params)
+        rows = await self._writer.run(self._write, _FINISH + " RETURNING 1", params)
         return bool(rows)
 
     async def records(self, key: str) -> list[DropRecord]:
         sql = f"SELECT {DROP_COLUMNS} FROM drop_files WHERE key = :key ORDER BY claimed_at"
-        rows = await self._run(self._write, sql, {"key": key})
+        rows = await self._writer.run(self._write, sql, {"key": key})
         return [record_from_row(row) for row in rows]
 
     async def close(self) -> None:
-        def close_connection() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await self._run(close_connection)
-        self._writer.shutdown(wait=True)
+        await self._writer.close()

@@ -8,10 +8,8 @@ hidden for the lease, so a crashed notifier's claim is retried once the lease ru
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from parcelstream.storage.rows import (
     outgoing_from_row,
     planned_row,
 )
-from parcelstream.storage.sqlite.connection import connect
+from parcelstream.storage.sqlite.connection import WriterThread
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -106,31 +104,15 @@ class SqliteNotifications:
     """Implements SubscriptionStore and NotificationQueue over the embedded state file."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify-writer")
-        self._conn: sqlite3.Connection | None = None
-        setup = connect(path)
-        try:
-            setup.executescript(_SCHEMA)
-        finally:
-            setup.close()
-
-    async def _run(self, work: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, work, *args)
-
-    def _connection(self) -> sqlite3.Connection:
-        # Only the writer thread ever touches it.
-        if self._conn is None:
-            self._conn = connect(self._path)
-        return self._conn
+        self._writer = WriterThread(path, _SCHEMA, "notify-writer")
 
     # -- SubscriptionStore -----------------------------------------------------------------
 
     async def subscribe(self, subscription: Subscription) -> None:
-        await self._run(self._subscribe, subscription)
+        await self._writer.run(self._subscribe, subscription)
 
     def _subscribe(self, s: Subscription) -> None:
-        with self._connection() as conn:
+        with self._writer.connection() as conn:
             conn.execute(
                 "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
                 (
@@ -145,11 +127,11 @@ class SqliteNotifications:
             )
 
     async def unsubscribe(self, subscription_id: str) -> Subscription | None:
-        found: Subscription | None = await self._run(self._unsubscribe, subscription_id)
+        found: Subscription | None = await self._writer.run(self._unsubscribe, subscription_id)
         return found
 
     def _unsubscribe(self, subscription_id: str) -> Subscription | None:
-        with self._connection() as conn:
+        with self._writer.connection() as conn:
             found = _subscription(conn, subscription_id)
             if found is None:
                 return None
@@ -159,29 +141,29 @@ class SqliteNotifications:
             return found
 
     async def opt_out(self, tracking_number: str, channel: str, address: str) -> None:
-        await self._run(self._opt_out, tracking_number, channel, address)
+        await self._writer.run(self._opt_out, tracking_number, channel, address)
 
     def _opt_out(self, tracking_number: str, channel: str, address: str) -> None:
-        with self._connection() as conn:
+        with self._writer.connection() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO opt_outs VALUES (?, ?, ?)",
                 (tracking_number, channel, address),
             )
 
     async def subscription(self, subscription_id: str) -> Subscription | None:
-        found: Subscription | None = await self._run(
-            lambda: _subscription(self._connection(), subscription_id)
+        found: Subscription | None = await self._writer.run(
+            lambda: _subscription(self._writer.connection(), subscription_id)
         )
         return found
 
     # -- NotificationQueue -----------------------------------------------------------------
 
     async def dispatch(self, limit: int, plan: Planner, now: int) -> int:
-        dispatched: int = await self._run(self._dispatch, limit, plan, now)
+        dispatched: int = await self._writer.run(self._dispatch, limit, plan, now)
         return dispatched
 
     def _dispatch(self, limit: int, plan: Planner, now: int) -> int:
-        with self._connection() as conn:
+        with self._writer.connection() as conn:
             rows = conn.execute(
                 f"SELECT {MILESTONE_COLUMNS} FROM milestones WHERE dispatched = 0"
                 " ORDER BY recorded_at LIMIT ?",
@@ -222,11 +204,11 @@ class SqliteNotifications:
             return len(rows)
 
     async def claim(self, limit: int, now: int, lease: int) -> list[Outgoing]:
-        claimed: list[Outgoing] = await self._run(self._claim, limit, now, lease)
+        claimed: list[Outgoing] = await self._writer.run(self._claim, limit, now, lease)
         return claimed
 
     def _claim(self, limit: int, now: int, lease: int) -> list[Outgoing]:
-        with self._connection() as conn:
+        with self._writer.connection() as conn:
             ids = [
                 r[0]
                 for r in conn.execute(_CLAIM, {"until": now + lease, "now": now, "limit": limit})
@@ -234,10 +216,10 @@ class SqliteNotifications:
             return [outgoing_from_row(conn.execute(_CLAIMED, (i,)).fetchone()) for i in sorted(ids)]
 
     async def record(self, attempts: Sequence[Attempt]) -> None:
-        await self._run(self._record, attempts)
+        await self._writer.run(self._record, attempts)
 
     def _record(self, attempts: Sequence[Attempt]) -> None:
-        with self._connection() as conn:
+        with self._writer.connection() as conn:
             for a in attempts:
                 conn.execute(
                     "INSERT INTO delivery_attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -247,11 +229,11 @@ class SqliteNotifications:
                 conn.execute(_RECORD[a.state], _record_params(a))
 
     async def deliveries(self, tracking_number: str) -> list[DeliveryRecord]:
-        records: list[DeliveryRecord] = await self._run(self._deliveries, tracking_number)
+        records: list[DeliveryRecord] = await self._writer.run(self._deliveries, tracking_number)
         return records
 
     def _deliveries(self, tracking_number: str) -> list[DeliveryRecord]:
-        rows = self._connection().execute(
+        rows = self._writer.connection().execute(
             "SELECT event_id, tracking_number, milestone, number, channel, address, state,"
             " attempts, provider, provider_message_id, last_error, receipt, created_at, sent_at,"
             " latency_ms FROM deliveries WHERE tracking_number = ? ORDER BY delivery_id",
@@ -260,11 +242,11 @@ class SqliteNotifications:
         return [DeliveryRecord(*row) for row in rows]
 
     async def receipt(self, provider: str, message_id: str, status: str) -> bool:
-        updated: bool = await self._run(self._receipt, provider, message_id, status)
+        updated: bool = await self._writer.run(self._receipt, provider, message_id, status)
         return updated
 
     def _receipt(self, provider: str, message_id: str, status: str) -> bool:
-        with self._connection() as conn:
+        with self._writer.connection() as conn:
             cur = conn.execute(
                 "UPDATE deliveries SET receipt = ? WHERE provider = ? AND provider_message_id = ?",
                 (status, provider, message_id),
@@ -272,13 +254,7 @@ class SqliteNotifications:
             return cur.rowcount > 0
 
     async def close(self) -> None:
-        def close_connection() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await self._run(close_connection)
-        self._writer.shutdown(wait=True)
+        await self._writer.close()
 
 
 _RECORD = {

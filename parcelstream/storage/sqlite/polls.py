@@ -7,17 +7,13 @@ crashed mid-poll has them polled again once the lease runs out.
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from parcelstream.domain.polling import PollState
 from parcelstream.storage.ports import PollChange
 from parcelstream.storage.rows import POLL_COLUMNS, poll_from_row, poll_row
-from parcelstream.storage.sqlite.connection import connect
+from parcelstream.storage.sqlite.connection import WriterThread
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS carrier_polls (
@@ -45,30 +41,14 @@ class SqlitePolls:
     """Implements PollSchedule over the embedded state file."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="polls-writer")
-        self._conn: sqlite3.Connection | None = None
-        setup = connect(path)
-        try:
-            setup.executescript(_SCHEMA)
-        finally:
-            setup.close()
-
-    async def _run(self, work: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, work, *args)
-
-    def _connection(self) -> sqlite3.Connection:
-        # Only the writer thread ever touches it.
-        if self._conn is None:
-            self._conn = connect(self._path)
-        return self._conn
+        self._writer = WriterThread(path, _SCHEMA, "polls-writer")
 
     async def update(self, tracking_numbers: Sequence[str], change: PollChange) -> int:
-        written: int = await self._run(self._update, sorted(set(tracking_numbers)), change)
+        written: int = await self._writer.run(self._update, sorted(set(tracking_numbers)), change)
         return written
 
     def _update(self, numbers: list[str], change: PollChange) -> int:
-        conn = self._connection()
+        conn = self._writer.connection()
         written = 0
         with conn:
             current: dict[str, PollState] = {}
@@ -92,7 +72,7 @@ class SqlitePolls:
     async def claim_due(
         self, carriers: Sequence[str], limit: int, now: int, lease: int
     ) -> list[PollState]:
-        claimed: list[PollState] = await self._run(
+        claimed: list[PollState] = await self._writer.run(
             self._claim, "due_at", "due_at", list(carriers), limit, now, lease
         )
         return claimed
@@ -100,7 +80,7 @@ class SqlitePolls:
     async def claim_renewals(
         self, carrier: str, limit: int, now: int, lease: int
     ) -> list[PollState]:
-        claimed: list[PollState] = await self._run(
+        claimed: list[PollState] = await self._writer.run(
             self._claim, "renew_at", "renew_at", [carrier], limit, now, lease
         )
         return claimed
@@ -110,7 +90,7 @@ class SqlitePolls:
     ) -> list[PollState]:
         if not carriers:
             return []
-        conn = self._connection()
+        conn = self._writer.connection()
         marks = ",".join("?" * len(carriers))
         extra = " AND due_at IS NOT NULL" if column == "renew_at" else ""
         with conn:
@@ -127,12 +107,12 @@ class SqlitePolls:
         return [poll_from_row(row) for row in rows]
 
     async def poll_state(self, tracking_number: str) -> PollState | None:
-        found: PollState | None = await self._run(self._state, tracking_number)
+        found: PollState | None = await self._writer.run(self._state, tracking_number)
         return found
 
     def _state(self, tracking_number: str) -> PollState | None:
         row = (
-            self._connection()
+            self._writer.connection()
             .execute(
                 f"SELECT {POLL_COLUMNS} FROM carrier_polls WHERE tracking_number = ?",
                 (tracking_number,),
@@ -142,10 +122,4 @@ class SqlitePolls:
         return poll_from_row(row) if row else None
 
     async def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await self._run(close)
-        self._writer.shutdown(wait=True)
+        await self._writer.close()
