@@ -144,13 +144,16 @@ def shortest(instants: list[int], day_share: float | None = None) -> Window | No
     if high - low <= DAY_HOURS * _HOUR:
         return low, median, high, held
     # the largest share a day's window holds: for each first delivery, how many follow it
-    # within DAY_HOURS
-    day = int(DAY_HOURS * _HOUR)
-    first, last = 0, 0
-    for start, at in enumerate(instants):
-        end = bisect_right(instants, at + day, start) - 1
-        if end - start > last - first:
-            first, last = start, end
+    # within DAY_HOURS (two pointers over the sorted instants)
+    best = (0, 0)
+    last = 0
+    for first in range(total):
+        last = max(last, first)
+        while last + 1 < total and instants[last + 1] - instants[first] <= DAY_HOURS * _HOUR:
+            last += 1
+        if last - first > best[1] - best[0]:
+            best = (first, last)
+    first, last = best
     share = (last - first) / (total + 1)
     if share >= day_share:
         return instants[first], median, instants[last], round(share, 3)
