@@ -39,8 +39,7 @@ from parcelstream.domain.status import PackageState, Status
 
 CONFIDENCE = 0.9
 """The share of deliveries the learned windows are meant to hold, taken together (each
-estimate states its own: the share one day must hold before a window names it alone is
-calibrated so that the windows hold this overall)."""
+estimate states its own: a window's price of width is calibrated to hold this overall)."""
 CARRIER_CONFIDENCE = 0.9
 """What a partner carrier's own window is taken to be worth."""
 SOURCES = ("carrier", "route", "facility", "lane", "service_level")
@@ -104,7 +103,7 @@ def estimate(
             return given
     place = route(package, state)
     calendar = stats.calendar(place[3])
-    day_share = stats.day_shares.get(stage(latest))
+    price = stats.prices.get(stage(latest))
     if latest is not None and latest.status_code is ScanCode.OUT_FOR_DELIVERY:
         stop = stop_key(package, place[3])
         hours = stats.stops.window(stop) if stop is not None else None
@@ -120,7 +119,7 @@ def estimate(
             ("lane", (lane_key(latest, place),)),
         ):
             for key in keys:
-                window = _window(stats.remaining, key, day, calendar, zone, now, tod, day_share)
+                window = _window(stats.remaining, key, day, calendar, zone, now, tod, price)
                 if window is not None:
                     return _learned(window, now, source, zone_text, zone)
     picked = picked_up(state)
@@ -128,7 +127,7 @@ def estimate(
         anchor = to_local(picked.occurred_at, zone)
         day, tod = shift_anchor(anchor.date(), local_hours(anchor), calendar)
         for key in lane_keys(place):
-            window = _window(stats.lanes, key, day, calendar, zone, now, tod, day_share)
+            window = _window(stats.lanes, key, day, calendar, zone, now, tod, price)
             if window is not None:
                 return _learned(window, now, "lane", zone_text, zone)
     return service_level_estimate(package, state, now, zone_text, zone)
@@ -191,10 +190,10 @@ def _window(
     zone: ZoneInfo,
     now: int,
     tod: float,
-    day_share: float | None,
+    price: float | None,
 ) -> Window | None:
     found = table.get(key)
-    return found.window(anchor_day, calendar, zone, now, tod, day_share) if found else None
+    return found.window(anchor_day, calendar, zone, now, tod, price) if found else None
 
 
 def _carrier_window(latest: Scan, now: int, zone_text: str, zone: ZoneInfo) -> Estimate | None:

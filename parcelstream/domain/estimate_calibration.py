@@ -1,8 +1,6 @@
-"""Calibrating the statistics on deliveries held out of them: the share of deliveries one day
-must hold before a window names that day alone (`shortest`) is set so that the windows,
-replayed scan by scan over packages the statistics never saw, hold the share promised overall,
-not each window the same share.
-"""
+"""Calibrating the statistics on deliveries held out of them: the price of window width is set
+so that the windows, replayed scan by scan over packages the statistics never saw, hold the
+share of deliveries promised overall, not each window the same share."""
 
 from __future__ import annotations
 
@@ -16,26 +14,26 @@ from parcelstream.domain.packages import Package
 from parcelstream.domain.scans import Scan
 from parcelstream.domain.status import PackageState, derive_status
 
-HOLD_OUT = 3
+HOLD_OUT = 5
 """One delivered package in this many is held out to calibrate on (by its tracking number)."""
-MAX_HELD = 800
+MAX_HELD = 500
 """Held-out packages kept, so calibration stays quick."""
 MIN_HELD = 60
-"""Fewer held out than this, and the windows keep their fixed share (no day share)."""
-TARGET = CONFIDENCE + 0.04
+"""Fewer held out than this, and the windows keep their fixed share (no price)."""
+TARGET = CONFIDENCE + 0.03
 """The share the held-out windows must hold: above the promise, as held-out packages share the
 training period's weather days and are the quicker ones (delivered within it); next week's
-storms fall elsewhere. (On the simulated fortnight, week two held 2 to 4 points less than the
-held-out packages at the same day share.)"""
-DAY_SHARES = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.83, 0.86, 0.89, 0.92, 0.95, 1.0)
-"""Candidate day shares (`shortest`): the lowest that holds TARGET is used."""
-MAX_DAY_SHARE = {"out_for_delivery": 0.8}
+storms fall elsewhere. (On the simulated fortnight, week two held about 3 points less than
+the held-out packages at the same price.)"""
+PRICES = (8.0, 16.0, 24.0, 36.0, 48.0, 72.0, 96.0, 144.0, 240.0, 400.0, 800.0, 1600.0)
+"""Candidate prices, hours of width per whole share: the cheapest that holds TARGET is used."""
+MAX_PRICE = {"out_for_delivery": 96.0}
 """Out for delivery, a window is not stretched into the next day for the few attempts that
-fail (a failed attempt is a new scan, and a new estimate): the highest day share there."""
+fail (a failed attempt is a new scan, and a new estimate): the dearest price there."""
 
 
 class CalibratedBuilder:
-    """A StatsBuilder whose statistics come with calibrated day shares."""
+    """A StatsBuilder whose statistics come with a calibrated price of width."""
 
     def __init__(self, seed: int = 0) -> None:
         self._all = StatsBuilder(seed)
@@ -59,15 +57,15 @@ class CalibratedBuilder:
         stats = self._all.build()
         if len(self._held) < MIN_HELD:
             return stats
-        return replace(stats, day_shares=calibrate(self._rest.build(), self._held))
+        return replace(stats, prices=calibrate(self._rest.build(), self._held))
 
 
 def calibrate(
     stats: EtaStats, held: Sequence[tuple[Package | None, PackageState, int]]
 ) -> dict[str, float]:
-    """For each stage, the lowest of DAY_SHARES at which estimates after every scan of the
-    `held` packages (delivered, never learned from) hold TARGET of their deliveries; the
-    highest allowed (MAX_DAY_SHARE) if none does."""
+    """For each stage, the cheapest of PRICES at which estimates after every scan of the `held`
+    packages (delivered, never learned from) hold TARGET of their deliveries; the dearest
+    allowed (MAX_PRICE) if none does."""
     cases: dict[str, list[tuple[Package | None, PackageState, int, int]]] = {s: [] for s in STAGES}
     for package, state, delivered in held:
         history: list[Scan] = []
@@ -78,8 +76,8 @@ def calibrate(
             case = (package, derive_status(history), scan.occurred_at, delivered)
             cases[stage(scan)].append(case)
 
-    def holds(name: str, day_share: float) -> bool:
-        priced = replace(stats, day_shares={name: day_share})
+    def holds(name: str, price: float) -> bool:
+        priced = replace(stats, prices={name: price})
         inside = total = 0
         for package, state, now, delivered in cases[name]:
             found = estimate(package, state, priced, now)
@@ -88,15 +86,14 @@ def calibrate(
                 inside += found.earliest <= delivered <= found.latest
         return total > 0 and inside >= TARGET * total
 
-    found: dict[str, float] = {}
+    prices: dict[str, float] = {}
     for name in STAGES:
-        cap = MAX_DAY_SHARE.get(name, 1.0)
-        low, high = 0, max(n for n, share in enumerate(DAY_SHARES) if share <= cap)
-        while low < high:  # more is held as the day share rises: bisect for the lowest
+        low, high = 0, max(n for n, p in enumerate(PRICES) if p <= MAX_PRICE.get(name, p))
+        while low < high:  # the share held grows with the price: bisect for the cheapest
             middle = (low + high) // 2
-            if holds(name, DAY_SHARES[middle]):
+            if holds(name, PRICES[middle]):
                 high = middle
             else:
                 low = middle + 1
-        found[name] = DAY_SHARES[low]
-    return found
+        prices[name] = PRICES[low]
+    return prices

@@ -54,9 +54,9 @@ class EtaStats:
     """From OUT_FOR_DELIVERY to delivery, by destination postal code (`stop_key`)."""
     deliveries: int = 0
     """How many delivered packages these were learned from."""
-    day_shares: dict[str, float] = field(default_factory=dict)
-    """By `stage`, the share of deliveries one day must hold for a window to name it alone
-    (`shortest`): calibrated so that the windows hold CONFIDENCE overall; none, a fixed share."""
+    prices: dict[str, float] = field(default_factory=dict)
+    """Hours of window width one whole share of deliveries inside is worth (`shortest`), by
+    `stage`: calibrated so that the windows hold CONFIDENCE overall; none, a fixed share."""
 
     def calendar(self, service: str | None) -> frozenset[int]:
         return self.calendars.get(service, MON_FRI)
@@ -175,8 +175,8 @@ STAGES = ("out_for_delivery", "on_the_way")
 
 
 def stage(latest: Scan | None) -> str:
-    """Out for delivery (hours to go, a day settled) or still on the way: each has its own day
-    share, as a second day means something else for each."""
+    """Out for delivery (hours to go, a day settled) or still on the way: each has its own price
+    of width, as a day's more width means something else for each."""
     if latest is not None and latest.status_code is ScanCode.OUT_FOR_DELIVERY:
         return STAGES[0]
     return STAGES[1]

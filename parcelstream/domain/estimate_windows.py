@@ -16,13 +16,11 @@ Window = tuple[int, int, int, float]
 """(earliest, median, latest) UTC epoch microseconds, and the share of deliveries held."""
 
 COVERAGE = 0.93
-"""The share of the learned deliveries a window holds when no day share is set (uncalibrated
+"""The share of the learned deliveries a window holds when no price of width is set (uncalibrated
 statistics); a little above the 90 % promised because a fortnight's statistics are noisy and
 next week is never quite like the last."""
-WIDE = 0.99
-"""The share a window holds when no single day holds enough."""
-DAY_HOURS = 16.0
-"""The longest a window naming one delivery day may be."""
+SHARES = (0.75, 0.78, 0.81, 0.84, 0.87, 0.9, 0.93, 0.96, 0.98)
+"""The shares a priced window chooses among."""
 MIN_SAMPLES = 19
 """Fewer deliveries than this behind a statistic, and the next coarser one is used: 19 is the
 fewest whose lowest and highest hold a next delivery with 90 % chance."""
@@ -55,17 +53,17 @@ class DayDistribution:
         zone: ZoneInfo,
         now: int,
         tod: float,
-        day_share: float | None = None,
+        price: float | None = None,
     ) -> Window | None:
         """(earliest, median, latest, share held) of the deliveries still possible at `now`
-        (later than it); None when too few are left to say. `tod` is unused here; `day_share`
-        as for `shortest`."""
+        (later than it); None when too few are left to say. `tod` is unused here; `price` as
+        for `shortest`."""
         instants: list[int] = []
         for days, hours in zip(self.days, self.hours, strict=True):
             start = from_local(advance(anchor_day, days, calendar), _MIDNIGHT, zone)
             first = bisect_right(hours, (now - start) / _HOUR)
             instants.extend([start + int(h * _HOUR) for h in hours[first:]])
-        return shortest(instants, day_share)
+        return shortest(instants, price)
 
 
 class TimedDistribution:
@@ -88,7 +86,7 @@ class TimedDistribution:
         zone: ZoneInfo,
         now: int,
         tod: float,
-        day_share: float | None = None,
+        price: float | None = None,
     ) -> Window | None:
         if self.count < NEAREST:
             return None
@@ -119,59 +117,43 @@ class TimedDistribution:
             if at > now:
                 instants.append(at)
         instants.sort()
-        return shortest(instants, day_share)
+        return shortest(instants, price)
 
 
 def _first(sample: tuple[float, int, float]) -> float:
     return sample[0]
 
 
-def shortest(instants: list[int], day_share: float | None = None) -> Window | None:
+def shortest(instants: list[int], price: float | None = None) -> Window | None:
     """(earliest, median, latest, share) of sorted delivery instants: the shortest window
-    holding a share of them. Without `day_share`, the share is COVERAGE, so a distribution
-    split between two days gives one day when one of them holds nearly all. With it, a window
-    either names the delivery day or covers every likely one: the shortest window holding
-    WIDE if that fits in a day; else the most a day's window (DAY_HOURS) holds, if that is at
-    least `day_share`; else the WIDE window over the days. None when there are too few."""
+    holding a share of them, so a distribution split between two days gives one day when one
+    of them holds nearly all. Without a `price`, the share is COVERAGE; with one, the share
+    among SHARES worth the most at `price` hours of width per whole share (a day's more width
+    is taken only for enough more deliveries inside it). None when there are too few to say."""
     total = len(instants)
     if total < MIN_SAMPLES:
         return None
     median = instants[total // 2]
-    if day_share is None:
-        low, high, held = _holding(instants, COVERAGE)
-        return low, median, high, held
-    low, high, held = wide = _holding(instants, WIDE)
-    if high - low <= DAY_HOURS * _HOUR:
-        return low, median, high, held
-    # the largest share a day's window holds: for each first delivery, how many follow it
-    # within DAY_HOURS (two pointers over the sorted instants)
-    best = (0, 0)
-    last = 0
-    for first in range(total):
-        last = max(last, first)
-        while last + 1 < total and instants[last + 1] - instants[first] <= DAY_HOURS * _HOUR:
-            last += 1
-        if last - first > best[1] - best[0]:
-            best = (first, last)
-    first, last = best
-    share = (last - first) / (total + 1)
-    if share >= day_share:
-        return instants[first], median, instants[last], round(share, 3)
-    low, high, held = wide
-    return low, median, high, held
-
-
-def _holding(instants: list[int], share: float) -> tuple[int, int, float]:
-    """The shortest window holding `share` of sorted instants (plotting positions: between the
-    i-th and the (i+span)-th of n lies a next one with chance span/(n+1), so small samples get
-    honest, wider windows), and the share it holds."""
-    total = len(instants)
-    span = math.ceil(share * (total + 1))
-    if span >= total - 1:
-        return instants[0], instants[-1], round((total - 1) / (total + 1), 3)
-    widths = [b - a for a, b in zip(instants, instants[span:], strict=False)]
-    first = widths.index(min(widths))
-    return instants[first], instants[first + span], round(span / (total + 1), 3)
+    best: tuple[float, int, int, float] | None = None
+    for share in (COVERAGE,) if price is None else SHARES:
+        # Between the i-th and the (i+span)-th of n sorted deliveries lies a next one with
+        # chance span/(n+1) (plotting positions), so small samples get honest, wider windows.
+        span = math.ceil(share * (total + 1))
+        if span >= total - 1:
+            found = (instants[0], instants[-1], (total - 1) / (total + 1))
+        else:
+            widths = [b - a for a, b in zip(instants, instants[span:], strict=False)]
+            first = widths.index(min(widths))
+            found = (instants[first], instants[first + span], span / (total + 1))
+        low, high, held = found
+        worth = held * (price or 0.0) - (high - low) / _HOUR
+        if best is None or worth > best[0]:
+            best = (worth, low, high, held)
+        if held >= (total - 1) / (total + 1):
+            break
+    assert best is not None
+    _, low, high, held = best
+    return low, median, high, round(held, 3)
 
 
 def advance(day: date, days: int, calendar: frozenset[int]) -> date:

@@ -143,7 +143,7 @@ def evaluate(
         },
         "training": {
             "deliveries": stats.deliveries,
-            "day_shares": dict(sorted(stats.day_shares.items())),
+            "prices": dict(sorted(stats.prices.items())),
             "statistics": len(stats.remaining) + len(stats.lanes),
             "calendars": {s or "": sorted(c) for s, c in sorted(stats.calendars.items(), key=str)},
         },

@@ -69,7 +69,7 @@ def test_eta_evaluate_meets_the_targets_and_beats_both_baselines() -> None:
     )
     # after training, estimates come from what was learned, not from the promise
     assert figures["sources"].get("service_level", 0) < 0.05 * figures["estimates"]
-    assert set(figures["training"]["day_shares"]) == {"out_for_delivery", "on_the_way"}
+    assert set(figures["training"]["prices"]) == {"out_for_delivery", "on_the_way"}
     for name in ("coverage", "median_width_hours", "mae_hours"):
         assert name in service
         assert name in lane

@@ -1,5 +1,5 @@
 """Estimates out for delivery from the destination postal code's place on its route, and the
-windows that name one day only when it holds enough, calibrated on held-out deliveries."""
+window width priced and calibrated on held-out deliveries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 from datetime import timedelta
 
 from parcelstream.domain.estimate import estimate
-from parcelstream.domain.estimate_calibration import DAY_SHARES, CalibratedBuilder, calibrate
+from parcelstream.domain.estimate_calibration import PRICES, CalibratedBuilder, calibrate
 from parcelstream.domain.estimate_stats import StatsBuilder, delivered_at
 from parcelstream.domain.estimate_stops import StopTimesBuilder
 from parcelstream.domain.estimate_windows import COVERAGE, shortest
@@ -96,60 +96,54 @@ def test_out_for_delivery_the_route_source_knows_when_the_van_reaches_the_code()
     assert found.latest - found.earliest > 4 * _HOUR
 
 
-def test_a_window_names_one_day_only_when_that_day_holds_the_day_share() -> None:
+def test_a_priced_window_gives_up_a_second_day_only_for_enough_more_deliveries() -> None:
     day = 24 * _HOUR
     # 88 % on the first day, the rest on the next
     instants = sorted(
         [day + n * _HOUR // 10 for n in range(88)] + [2 * day + n * _HOUR for n in range(12)]
     )
-    one_day = shortest(instants, day_share=0.8)
-    both_days = shortest(instants, day_share=0.9)
+    cheap = shortest(instants, price=50.0)
+    dear = shortest(instants, price=1000.0)
     fixed = shortest(instants)
-    assert one_day is not None
-    assert both_days is not None
+    assert cheap is not None
+    assert dear is not None
     assert fixed is not None
-    assert one_day[2] - one_day[0] < 12 * _HOUR
-    assert 0.85 < one_day[3] < 0.9  # and it says so
-    assert both_days[2] - both_days[0] > day
-    assert both_days[3] >= 0.97
+    assert cheap[2] - cheap[0] < 12 * _HOUR
+    assert cheap[3] < 0.9
+    assert dear[2] - dear[0] > day
+    assert dear[3] > 0.93
     assert fixed[3] >= COVERAGE
-    # a distribution within one day keeps its shortest window whatever the day share
-    within = [day + n * _HOUR // 10 for n in range(100)]
-    settled = shortest(within, day_share=1.0)
-    assert settled is not None
-    assert settled[2] - settled[0] < 10 * _HOUR
 
 
-def test_calibration_picks_the_lowest_day_share_that_holds_the_target_on_held_out() -> None:
+def test_calibration_picks_the_cheapest_price_that_holds_the_target_on_held_out_packages() -> None:
     builder = StatsBuilder()
     held = []
     first = local(NEW_YORK, "2026-10-06T14:00")
     for n in range(300):
-        days = 3 if n % 4 == 0 else 2  # one in four a day later
+        days = 3 if n % 5 == 0 else 2  # one in five a day later
         history = journey(f"H{n}", first + timedelta(weeks=n % 3), 1 + 8 * (n % 40) / 39, days)
         state = derive_status(history)
-        if n % 3 == 0:
+        if n % 4 == 0:
             delivered = delivered_at(state)
             assert delivered is not None
             held.append((package(f"H{n}"), state, delivered))
         else:
             builder.add(package(f"H{n}"), state)
-    shares = calibrate(builder.build(), held)
-    assert set(shares) == {"out_for_delivery", "on_the_way"}
-    assert set(shares.values()) <= set(DAY_SHARES)
-    # the usual day holds just under 75 %: a day share at or below 0.7 would name it alone
-    # and leave the day-later quarter outside
-    assert shares["on_the_way"] > 0.7
+    prices = calibrate(builder.build(), held)
+    assert set(prices) == {"out_for_delivery", "on_the_way"}
+    assert set(prices.values()) <= set(PRICES)
+    # the cheapest would leave the day-later fifth outside
+    assert prices["on_the_way"] > PRICES[0]
 
 
-def test_a_calibrated_builder_sets_day_shares_once_it_has_enough_held_out() -> None:
+def test_a_calibrated_builder_sets_a_price_once_it_has_enough_held_out() -> None:
     builder = CalibratedBuilder()
     first = local(NEW_YORK, "2026-10-06T14:00")
     for n in range(400):
         history = journey(f"K{n}", first + timedelta(weeks=n % 3), 1 + 8 * (n % 40) / 39)
         assert builder.add(package(f"K{n}"), derive_status(history))
     stats = builder.build()
-    assert set(stats.day_shares.values()) <= set(DAY_SHARES)
-    assert stats.day_shares
+    assert set(stats.prices.values()) <= set(PRICES)
+    assert stats.prices
     assert stats.deliveries == 400
     assert at(first) > 0
