@@ -1,10 +1,11 @@
 """Estimated delivery (EDD): an estimate with a window from a package's history, the statistics
 learned from delivered packages (domain/estimate_stats.py) and the time now.
 
-Sources, best first: the window a partner carrier sent with the latest scan ("carrier"); when
-packages were delivered after the same kind of scan at the same facility ("facility"); after that
-kind of scan anywhere on the lane, or since pickup on the lane ("lane"); and, with no history to
-learn from, the service level's promise ("service_level").
+Sources, best first: the window a partner carrier sent with the latest scan ("carrier"); once
+out for delivery, how long after the van leaves its route reaches the destination's postal
+code ("route"); when packages were delivered after the same kind of scan at the same facility
+("facility"); after that kind of scan anywhere on the lane, or since pickup on the lane
+("lane"); and, with no history to learn from, the service level's promise ("service_level").
 """
 
 from __future__ import annotations
@@ -26,23 +27,27 @@ from parcelstream.domain.estimate_stats import (
     picked_up,
     route,
     shift_anchor,
+    stage,
+    stop_key,
 )
-from parcelstream.domain.estimate_windows import DayDistribution, TimedDistribution
+from parcelstream.domain.estimate_windows import DayDistribution, TimedDistribution, Window
 from parcelstream.domain.milestones import Occurrence
 from parcelstream.domain.packages import Package
 from parcelstream.domain.promise import PROMISE_CONFIDENCE, overdue_window, promise, to_local
-from parcelstream.domain.scans import Location, Scan
+from parcelstream.domain.scans import Location, Scan, ScanCode
 from parcelstream.domain.status import PackageState, Status
 
 CONFIDENCE = 0.9
-"""The share of deliveries a learned window is meant to hold."""
+"""The share of deliveries the learned windows are meant to hold, taken together (each
+estimate states its own: a window's price of width is calibrated to hold this overall)."""
 CARRIER_CONFIDENCE = 0.9
 """What a partner carrier's own window is taken to be worth."""
-SOURCES = ("carrier", "facility", "lane", "service_level")
+SOURCES = ("carrier", "route", "facility", "lane", "service_level")
 ESTIMATE_CHANGED = "ESTIMATE_CHANGED"
 """The occurrence the notifier sends when the estimated date moves (opt-in, never by default)."""
 
 _RETURNED = "RETURNED_TO_SENDER"
+_HOUR = 3_600_000_000
 
 __all__ = [
     "CONFIDENCE",
@@ -98,6 +103,14 @@ def estimate(
             return given
     place = route(package, state)
     calendar = stats.calendar(place[3])
+    price = stats.prices.get(stage(latest))
+    if latest is not None and latest.status_code is ScanCode.OUT_FOR_DELIVERY:
+        stop = stop_key(package, place[3])
+        hours = stats.stops.window(stop) if stop is not None else None
+        if hours is not None:
+            low, middle, high = (latest.occurred_at + int(h * _HOUR) for h in hours[:3])
+            if high > now:
+                return _learned((low, middle, high, hours[3]), now, "route", zone_text, zone)
     if latest is not None and stats.remaining:
         anchor = to_local(latest.occurred_at, zone)
         day, tod = shift_anchor(anchor.date(), local_hours(anchor), calendar)
@@ -106,7 +119,7 @@ def estimate(
             ("lane", (lane_key(latest, place),)),
         ):
             for key in keys:
-                window = _window(stats.remaining, key, day, calendar, zone, now, tod)
+                window = _window(stats.remaining, key, day, calendar, zone, now, tod, price)
                 if window is not None:
                     return _learned(window, now, source, zone_text, zone)
     picked = picked_up(state)
@@ -114,7 +127,7 @@ def estimate(
         anchor = to_local(picked.occurred_at, zone)
         day, tod = shift_anchor(anchor.date(), local_hours(anchor), calendar)
         for key in lane_keys(place):
-            window = _window(stats.lanes, key, day, calendar, zone, now, tod)
+            window = _window(stats.lanes, key, day, calendar, zone, now, tod, price)
             if window is not None:
                 return _learned(window, now, "lane", zone_text, zone)
     return service_level_estimate(package, state, now, zone_text, zone)
@@ -177,9 +190,10 @@ def _window(
     zone: ZoneInfo,
     now: int,
     tod: float,
-) -> tuple[int, int, int] | None:
+    price: float | None,
+) -> Window | None:
     found = table.get(key)
-    return found.window(anchor_day, calendar, zone, now, tod) if found is not None else None
+    return found.window(anchor_day, calendar, zone, now, tod, price) if found else None
 
 
 def _carrier_window(latest: Scan, now: int, zone_text: str, zone: ZoneInfo) -> Estimate | None:
@@ -198,14 +212,12 @@ def _carrier_window(latest: Scan, now: int, zone_text: str, zone: ZoneInfo) -> E
     )
 
 
-def _learned(
-    window: tuple[int, int, int], now: int, source: str, zone_text: str, zone: ZoneInfo
-) -> Estimate:
-    low, middle, high = window
+def _learned(window: Window, now: int, source: str, zone_text: str, zone: ZoneInfo) -> Estimate:
+    low, middle, high, held = window
     earliest = max(low, now)
     latest = max(high, earliest)
     at = min(max(middle, earliest), latest)
-    return _make(at, earliest, latest, CONFIDENCE, source, zone_text, zone)
+    return _make(at, earliest, latest, held, source, zone_text, zone)
 
 
 def _make(

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from parcelstream.domain.estimate_stops import StopKey, StopTimes, StopTimesBuilder
 from parcelstream.domain.estimate_windows import (
     DayDistribution,
     TimedDistribution,
@@ -49,8 +50,13 @@ class EtaStats:
     """From pickup to delivery, by `lane_keys`."""
     calendars: dict[str | None, frozenset[int]] = field(default_factory=dict)
     """The weekdays (0 = Monday) each service delivers on."""
+    stops: StopTimes = field(default_factory=StopTimes)
+    """From OUT_FOR_DELIVERY to delivery, by destination postal code (`stop_key`)."""
     deliveries: int = 0
     """How many delivered packages these were learned from."""
+    prices: dict[str, float] = field(default_factory=dict)
+    """Hours of window width one whole share of deliveries inside is worth (`shortest`), by
+    `stage`: calibrated so that the windows hold CONFIDENCE overall; none, a fixed share."""
 
     def calendar(self, service: str | None) -> frozenset[int]:
         return self.calendars.get(service, MON_FRI)
@@ -69,6 +75,7 @@ class StatsBuilder:
         self._lanes: dict[Key, list[_Sample]] = {}
         self._seen: dict[tuple[int, Key], int] = {}
         self._weekdays: dict[str | None, list[int]] = {}
+        self._stops = StopTimesBuilder()
         self._deliveries = 0
 
     def add(self, package: Package | None, state: PackageState) -> bool:
@@ -84,9 +91,12 @@ class StatsBuilder:
         delivered_day = local.date()
         hour = (delivered - from_local(delivered_day, _MIDNIGHT, zone)) / _HOUR
         self._weekdays.setdefault(service, [0] * 7)[delivered_day.weekday()] += 1
+        runs: list[Scan] = []
         for scan in state.history:
             if scan.occurred_at >= delivered:
                 break
+            if scan.status_code is ScanCode.OUT_FOR_DELIVERY:
+                runs.append(scan)
             anchor = to_local(scan.occurred_at, zone)
             sample = (
                 anchor.toordinal(),
@@ -109,6 +119,15 @@ class StatsBuilder:
             )
             for key in lane_keys(place):
                 self._keep(self._lanes, key, sample)
+        stop = stop_key(package, service)
+        if stop is not None:
+            for out in runs:
+                self._stops.add(
+                    stop,
+                    to_local(out.occurred_at, zone).toordinal(),
+                    (delivered - out.occurred_at) / _HOUR,
+                    delivered=out is runs[-1],
+                )
         return True
 
     def build(self) -> EtaStats:
@@ -133,6 +152,7 @@ class StatsBuilder:
             remaining={k: distribution(k, v) for k, v in self._remaining.items()},
             lanes={k: DayDistribution((days(s), s[2]) for s in v) for k, v in self._lanes.items()},
             calendars=calendars,
+            stops=self._stops.build(),
             deliveries=self._deliveries,
         )
 
@@ -149,6 +169,17 @@ class StatsBuilder:
             slot = self._random.randrange(seen)
             if slot < SAMPLE_CAP:
                 kept[slot] = sample
+
+
+STAGES = ("out_for_delivery", "on_the_way")
+
+
+def stage(latest: Scan | None) -> str:
+    """Out for delivery (hours to go, a day settled) or still on the way: each has its own price
+    of width, as a day's more width means something else for each."""
+    if latest is not None and latest.status_code is ScanCode.OUT_FOR_DELIVERY:
+        return STAGES[0]
+    return STAGES[1]
 
 
 def shift_anchor(day: date, tod: float, calendar: frozenset[int]) -> tuple[date, float]:
@@ -256,6 +287,19 @@ def route(package: Package | None, state: PackageState) -> Route:
     if destination is None:
         return (origin_region, None, None, service)
     return (origin_region, _region(destination), _area(destination), service)
+
+
+def stop_key(package: Package | None, service: str | None) -> StopKey | None:
+    """(service, destination postal code): a US code cut to its 5 digits. Only ever a key of
+    the statistics; never shown or published."""
+    where = package.destination if package is not None else None
+    if where is None or not where.postal_code:
+        return None
+    postal = where.postal_code.strip().upper().replace(" ", "")
+    country = (where.country or "US").strip().upper()
+    if country == "US":
+        postal = postal[:5]
+    return (service, f"{country}-{postal}")
 
 
 def destination_zone(package: Package | None, state: PackageState) -> str:

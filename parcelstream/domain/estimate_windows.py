@@ -12,9 +12,15 @@ from zoneinfo import ZoneInfo
 
 from parcelstream.domain.promise import from_local
 
+Window = tuple[int, int, int, float]
+"""(earliest, median, latest) UTC epoch microseconds, and the share of deliveries held."""
+
 COVERAGE = 0.93
-"""The share of the learned deliveries a window holds; a little above the 90 % promised
-because a fortnight's statistics are noisy and next week is never quite like the last."""
+"""The share of the learned deliveries a window holds when no price of width is set (uncalibrated
+statistics); a little above the 90 % promised because a fortnight's statistics are noisy and
+next week is never quite like the last."""
+SHARES = (0.75, 0.78, 0.81, 0.84, 0.87, 0.9, 0.93, 0.96, 0.98)
+"""The shares a priced window chooses among."""
 MIN_SAMPLES = 19
 """Fewer deliveries than this behind a statistic, and the next coarser one is used: 19 is the
 fewest whose lowest and highest hold a next delivery with 90 % chance."""
@@ -41,16 +47,23 @@ class DayDistribution:
         self.count = sum(len(h) for h in self.hours)
 
     def window(
-        self, anchor_day: date, calendar: frozenset[int], zone: ZoneInfo, now: int, tod: float
-    ) -> tuple[int, int, int] | None:
-        """(earliest, median, latest) delivery instants among the deliveries still possible at
-        `now` (later than it); None when too few are left to say. `tod` is unused here."""
+        self,
+        anchor_day: date,
+        calendar: frozenset[int],
+        zone: ZoneInfo,
+        now: int,
+        tod: float,
+        price: float | None = None,
+    ) -> Window | None:
+        """(earliest, median, latest, share held) of the deliveries still possible at `now`
+        (later than it); None when too few are left to say. `tod` is unused here; `price` as
+        for `shortest`."""
         instants: list[int] = []
         for days, hours in zip(self.days, self.hours, strict=True):
             start = from_local(advance(anchor_day, days, calendar), _MIDNIGHT, zone)
             first = bisect_right(hours, (now - start) / _HOUR)
             instants.extend([start + int(h * _HOUR) for h in hours[first:]])
-        return _shortest(instants)
+        return shortest(instants, price)
 
 
 class TimedDistribution:
@@ -67,8 +80,14 @@ class TimedDistribution:
         self.count = len(ordered)
 
     def window(
-        self, anchor_day: date, calendar: frozenset[int], zone: ZoneInfo, now: int, tod: float
-    ) -> tuple[int, int, int] | None:
+        self,
+        anchor_day: date,
+        calendar: frozenset[int],
+        zone: ZoneInfo,
+        now: int,
+        tod: float,
+        price: float | None = None,
+    ) -> Window | None:
         if self.count < NEAREST:
             return None
         # The NEAREST anchors around `tod`: a run of the sorted times of day (no wrap at
@@ -98,29 +117,43 @@ class TimedDistribution:
             if at > now:
                 instants.append(at)
         instants.sort()
-        return _shortest(instants)
+        return shortest(instants, price)
 
 
 def _first(sample: tuple[float, int, float]) -> float:
     return sample[0]
 
 
-def _shortest(instants: list[int]) -> tuple[int, int, int] | None:
-    """(earliest, median, latest) of sorted delivery instants: the shortest window holding
-    COVERAGE of them, so a distribution split between two days gives one day when one of them
-    holds nearly all. None when there are too few to say."""
+def shortest(instants: list[int], price: float | None = None) -> Window | None:
+    """(earliest, median, latest, share) of sorted delivery instants: the shortest window
+    holding a share of them, so a distribution split between two days gives one day when one
+    of them holds nearly all. Without a `price`, the share is COVERAGE; with one, the share
+    among SHARES worth the most at `price` hours of width per whole share (a day's more width
+    is taken only for enough more deliveries inside it). None when there are too few to say."""
     total = len(instants)
     if total < MIN_SAMPLES:
         return None
     median = instants[total // 2]
-    # Between the i-th and the (i+span)-th of n sorted deliveries lies a next one with chance
-    # span/(n+1) (plotting positions), so small samples get honest, wider windows.
-    span = math.ceil(COVERAGE * (total + 1))
-    if span >= total - 1:
-        return instants[0], median, instants[-1]
-    widths = [b - a for a, b in zip(instants, instants[span:], strict=False)]
-    best = widths.index(min(widths))
-    return instants[best], median, instants[best + span]
+    best: tuple[float, int, int, float] | None = None
+    for share in (COVERAGE,) if price is None else SHARES:
+        # Between the i-th and the (i+span)-th of n sorted deliveries lies a next one with
+        # chance span/(n+1) (plotting positions), so small samples get honest, wider windows.
+        span = math.ceil(share * (total + 1))
+        if span >= total - 1:
+            found = (instants[0], instants[-1], (total - 1) / (total + 1))
+        else:
+            widths = [b - a for a, b in zip(instants, instants[span:], strict=False)]
+            first = widths.index(min(widths))
+            found = (instants[first], instants[first + span], span / (total + 1))
+        low, high, held = found
+        worth = held * (price or 0.0) - (high - low) / _HOUR
+        if best is None or worth > best[0]:
+            best = (worth, low, high, held)
+        if held >= (total - 1) / (total + 1):
+            break
+    assert best is not None
+    _, low, high, held = best
+    return low, median, high, round(held, 3)
 
 
 def advance(day: date, days: int, calendar: frozenset[int]) -> date:

@@ -16,7 +16,8 @@ from typing import Any
 import msgspec
 
 from parcelstream.domain.estimate import Estimate, estimate
-from parcelstream.domain.estimate_stats import EtaStats, StatsBuilder
+from parcelstream.domain.estimate_calibration import CalibratedBuilder
+from parcelstream.domain.estimate_stats import EtaStats
 from parcelstream.domain.packages import Package
 from parcelstream.domain.scans import DedupKey, Scan
 from parcelstream.domain.status import derive_status
@@ -62,17 +63,20 @@ class Scorer:
 
     overall: Tally = field(default_factory=Tally)
     by_status: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    by_source: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     sources: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, status: str, guess: Estimate, delivered: int) -> None:
         self.overall.add(guess, delivered)
         self.by_status[status].add(guess, delivered)
+        self.by_source[guess.source].add(guess, delivered)
         self.sources[guess.source] += 1
 
     def figures(self) -> dict[str, Any]:
         return {
             **self.overall.figures(),
             "by_status": {s: t.figures() for s, t in sorted(self.by_status.items())},
+            "by_source": {s: t.figures() for s, t in sorted(self.by_source.items())},
             "sources": dict(sorted(self.sources.items())),
         }
 
@@ -139,6 +143,7 @@ def evaluate(
         },
         "training": {
             "deliveries": stats.deliveries,
+            "prices": dict(sorted(stats.prices.items())),
             "statistics": len(stats.remaining) + len(stats.lanes),
             "calendars": {s or "": sorted(c) for s, c in sorted(stats.calendars.items(), key=str)},
         },
@@ -162,7 +167,7 @@ def targets_met(figures: dict[str, Any]) -> dict[str, bool]:
 
 
 def _train(packages: dict[str, Package], histories: dict[str, list[Scan]]) -> EtaStats:
-    builder = StatsBuilder()
+    builder = CalibratedBuilder()
     for tn, history in histories.items():
         builder.add(packages.get(tn), derive_status(history))
     return builder.build()
@@ -220,4 +225,9 @@ def render_report(figures: dict[str, Any]) -> str:
     lines.append(
         f"sources: {figures['sources']}; trained on {figures['training']['deliveries']} deliveries"
     )
+    for source, f in figures["by_source"].items():
+        lines.append(
+            f"  {source}: {f['coverage']:.1%} inside, median width {f['median_width_hours']:.1f} h,"
+            f" MAE {f['mae_hours']:.1f} h"
+        )
     return "\n".join(lines)

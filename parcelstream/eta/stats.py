@@ -8,7 +8,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from parcelstream.domain.estimate_stats import EtaStats, StatsBuilder
+from parcelstream.domain.estimate_calibration import CalibratedBuilder
+from parcelstream.domain.estimate_stats import EtaStats
 from parcelstream.domain.packages import Package
 from parcelstream.domain.scans import Scan
 from parcelstream.domain.status import derive_status
@@ -19,7 +20,9 @@ log = logging.getLogger(__name__)
 _DAY = 86_400_000_000
 
 
-def learn(builder: StatsBuilder, delivered: Iterable[tuple[Package | None, list[Scan]]]) -> int:
+def learn(
+    builder: CalibratedBuilder, delivered: Iterable[tuple[Package | None, list[Scan]]]
+) -> int:
     """Feed delivered histories to `builder`; how many it learned from."""
     learned = 0
     for package, history in delivered:
@@ -31,7 +34,7 @@ def learn(builder: StatsBuilder, delivered: Iterable[tuple[Package | None, list[
 async def train(store: EstimateStore, since: int, until: int, batch: int = 1000) -> EtaStats:
     """Statistics from the packages delivered in [since, until), read `batch` at a time; the
     fitting runs off the event loop."""
-    builder = StatsBuilder()
+    builder = CalibratedBuilder()
     async for chunk in store.delivered(since, until, batch):
         await asyncio.to_thread(learn, builder, chunk)
     return await asyncio.to_thread(builder.build)

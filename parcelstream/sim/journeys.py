@@ -11,6 +11,7 @@ from statistics import NormalDist
 from typing import Protocol
 
 from parcelstream.sim.network import Facility, Metro, lane, network
+from parcelstream.sim.routes import EXPRESS_ROUTE_HOURS, ROUTE_HOURS, Stop
 from parcelstream.sim.schedule import (
     AIR_CUTOFF_HOURS,
     AIR_HUB_TARGET_ARRIVAL,
@@ -85,8 +86,8 @@ class Shipment:
     service: str
     pickup_at: float
     pickup_point: Facility
-    route: int
-    """Delivery route (driver) at the destination station."""
+    stop: Stop
+    """Where the recipient's postal code sits on the destination station's planned routes."""
     use_air: bool
 
 
@@ -235,7 +236,7 @@ class _Planner:
         day = local_date(ready, zone)
         if ready > at_local(zone, day, STATION_CUTOFF[service]):
             day += timedelta(days=1)
-        driver = f"D{s.destination.code}{s.route:02d}"
+        driver = f"D{s.destination.code}{s.stop.route:02d}"
         refused = d.chance(return_rate)
         attempts = 0
         while True:
@@ -249,10 +250,7 @@ class _Planner:
                 employee=driver,
                 by_driver=True,
             )
-            if service == EXPRESS_1DAY:
-                stop = out + d.uniform(0.3 * _HOUR, 2.5 * _HOUR)
-            else:
-                stop = out + d.uniform(0.75 * _HOUR, 9.5 * _HOUR)
+            stop = self._stop_time(out, driver, day)
             if refused:
                 self.scan(
                     stop,
@@ -286,6 +284,20 @@ class _Planner:
                 stop, station, "DELIVERED", employee=driver, by_driver=True, at_address=True
             )
             return
+
+    def _stop_time(self, out: float, driver: str, day: date) -> float:
+        """When the van reaches this address: the drive to the route's first stop, then the
+        address's place in the planned order, stretched by how heavy the day's load is (shared
+        by every package on the route that day), plus a little traffic of its own."""
+        s, d = self.shipment, self.draws
+        express = s.service == EXPRESS_1DAY
+        run = "express" if express else "ground"
+        hours = EXPRESS_ROUTE_HOURS if express else ROUTE_HOURS
+        drive = (0.3 + 0.4 * d.keyed("drive", run, driver, day)) * _HOUR
+        length = hours * (0.85 + 0.3 * d.keyed("length", run, driver, day)) * _HOUR
+        place = s.stop.start + s.stop.width * d.uniform(0.0, 1.0)
+        traffic = d.keyed("traffic", run, driver, day, s.stop.start) - 0.5
+        return out + drive + length * place + traffic * 0.5 * _HOUR
 
     def _delivery_day(self, day: date, service: str, *, retry: bool, ready: float) -> date:
         station = self.shipment.destination.station

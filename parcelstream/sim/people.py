@@ -10,6 +10,7 @@ from typing import Any
 
 from parcelstream.domain.numbers import is_valid
 from parcelstream.sim.network import Metro
+from parcelstream.sim.routes import postal_code
 from parcelstream.sim.schedule import UPS_SERVICE_CODES
 
 
@@ -98,7 +99,7 @@ def address(rng: random.Random, metro: Metro) -> dict[str, str]:
         "line1": f"{rng.randrange(1, 9999)} {rng.choice(_STREETS)} {rng.choice(_SUFFIXES)}",
         "city": metro.city,
         "region": metro.region,
-        "postal_code": f"{metro.zip3}{rng.randrange(1, 99):02d}",
+        "postal_code": postal_code(rng, metro),
         "country": "US",
     }
 

@@ -21,6 +21,7 @@ from parcelstream.sim.faults import Faults
 from parcelstream.sim.journeys import Shipment, plan_journey
 from parcelstream.sim.network import Metro, network
 from parcelstream.sim.people import Shipper, address, make_shippers, recipient, ups_number
+from parcelstream.sim.routes import stop_of
 from parcelstream.sim.schedule import (
     EXPRESS_1DAY,
     EXPRESS_2DAY,
@@ -268,7 +269,7 @@ class _Builder:
             service=service,
             pickup_at=pickup_at,
             pickup_point=rng.choice(origin.pickups),
-            route=rng.randrange(1, 13),
+            stop=stop_of(destination, to_address["postal_code"]),
             use_air=origin is not destination
             and (service == EXPRESS_1DAY or (service == EXPRESS_2DAY and ground_days > 2)),
         )
@@ -326,7 +327,8 @@ def _ground_days(origin_code: str, destination_code: str) -> int:
     net = network()
     origin, destination = net.metro(origin_code), net.metro(destination_code)
     pickup_at = at_local(origin.zone, _REFERENCE_TUESDAY, 14.0)
-    shipment = Shipment(origin, destination, GROUND, pickup_at, origin.pickups[0], 1, False)
+    stop = stop_of(destination, destination.station.postal_code)
+    shipment = Shipment(origin, destination, GROUND, pickup_at, origin.pickups[0], stop, False)
     journey = plan_journey(shipment, TypicalDraws(_PROMISE_QUANTILE), frozenset(), 0.0, 0.0)
     assert journey.delivered_at is not None
     delivered_day = local_date(journey.delivered_at, destination.zone)

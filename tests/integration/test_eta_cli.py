@@ -1,5 +1,5 @@
 """`parcelstream eta`: the worker stops cleanly on SIGTERM, and `eta evaluate --json` on a fixed,
-reduced fortnight meets the accuracy targets and beats both baselines."""
+reduced fortnight meets the coverage and error targets and beats both baselines."""
 
 from __future__ import annotations
 
@@ -41,15 +41,27 @@ def test_eta_evaluate_meets_the_targets_and_beats_both_baselines() -> None:
     lane = figures["baselines"]["lane_median"]
 
     assert figures["estimates"] > 5000
+    # the issue's targets that a reduced fortnight's history can carry
     assert figures["coverage"] >= 0.90
+    assert figures["targets"]["coverage_at_least_90_percent"]
     assert figures["mae_hours"] <= 0.6 * service["mae_hours"]
+    assert figures["targets"]["mae_40_percent_below_service_level"]
     assert figures["mae_hours"] < lane["mae_hours"]
     assert figures["median_width_hours"] < lane["median_width_hours"]
     assert figures["median_width_hours"] < service["median_width_hours"]
-    # the window narrows as the package nears its door
+    # Out for delivery: where the destination's postal code was delivered to before, its place
+    # on the planned route gives a window of a few hours that holds 90 %. (The 4 h and 24 h
+    # width targets are missed at this size, and at 1,000/day: most postal codes were never
+    # delivered to in week one, and before the destination hub most windows span two days;
+    # both are met only with more history, see docs/benchmarks.md.)
+    route = figures["by_source"]["route"]
+    assert route["estimates"] > 300
+    assert route["coverage"] >= 0.90
+    assert route["median_width_hours"] <= 7
+    assert route["mae_hours"] <= 2
     by_status = figures["by_status"]
     assert by_status["OUT_FOR_DELIVERY"]["median_width_hours"] < 10
-    assert by_status["OUT_FOR_DELIVERY"]["coverage"] >= 0.9
+    assert by_status["OUT_FOR_DELIVERY"]["coverage"] >= 0.90
     assert (
         by_status["OUT_FOR_DELIVERY"]["median_width_hours"]
         < by_status["IN_TRANSIT"]["median_width_hours"]
@@ -57,11 +69,10 @@ def test_eta_evaluate_meets_the_targets_and_beats_both_baselines() -> None:
     )
     # after training, estimates come from what was learned, not from the promise
     assert figures["sources"].get("service_level", 0) < 0.05 * figures["estimates"]
+    assert set(figures["training"]["prices"]) == {"out_for_delivery", "on_the_way"}
     for name in ("coverage", "median_width_hours", "mae_hours"):
         assert name in service
         assert name in lane
-    assert figures["targets"]["coverage_at_least_90_percent"]
-    assert figures["targets"]["mae_40_percent_below_service_level"]
 
 
 def test_the_eta_worker_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
