@@ -259,25 +259,7 @@ class HttpConnection:
 
     async def send(self, request: bytes) -> tuple[int, bytes]:
         """Send one prepared request and read the whole response: (status, body)."""
-        if self._writer is None or self._reader is None:
-            await self.open()
-        assert self._writer is not None
-        assert self._reader is not None
-        self._writer.write(request)
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        lower = head.lower()
-        at = lower.find(b"\r\ncontent-length:")
-        if at >= 0:
-            end = lower.index(b"\r\n", at + 2)
-            length = int(lower[at + 17 : end])
-            body = await self._reader.readexactly(length) if length else b""
-        elif b"\r\ntransfer-encoding: chunked" in lower:
-            raise HttpError("chunked responses are not supported by the bench client")
-        else:
-            body = b""
-        if b"\r\nconnection: close" in lower:
-            await self.close()
+        status, _, body = await self.exchange(request)
         return status, body
 
     async def exchange(self, request: bytes) -> tuple[int, bytes, bytes]:

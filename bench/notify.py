@@ -76,6 +76,8 @@ from _support import (
     free_port,
     machine,
     percentile,
+    process_cpu_seconds,
+    process_tree,
     running_server,
     summarize_ms,
     tracking_numbers,
@@ -272,29 +274,6 @@ async def embedded_target(env: dict[str, str]) -> AsyncIterator[Target]:
 # --- the scaled-out shape: api, processor and notifier processes over PostgreSQL/NATS/Redis -----
 
 
-def _process_cpu(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _descendants(pid: int) -> list[int]:
-    """`pid` and its children (the api's uvicorn workers), from /proc."""
-    found = [pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with (
-                contextlib.suppress(OSError, IndexError, ValueError),
-                open(f"/proc/{entry}/stat") as stat,
-            ):
-                if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry))
-    return found
-
-
 def _stop(process: subprocess.Popen[bytes], name: str) -> None:
     if process.poll() is not None:
         return
@@ -419,7 +398,7 @@ async def scaled_target(args: argparse.Namespace, extra: dict[str, str]) -> Asyn
 
         def cpu() -> dict[str, float]:
             return {
-                name: sum(_process_cpu(pid) for pid in _descendants(process.pid))
+                name: sum(process_cpu_seconds(pid) for pid in process_tree(process.pid))
                 for name, process in processes.items()
             }
 

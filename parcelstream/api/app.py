@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from parcelstream.api.auth import Authenticator
 from parcelstream.api.errors import (
+    client_gone_handler,
     http_exception_handler,
     rejected_input_handler,
     unexpected_error_handler,
@@ -125,6 +127,7 @@ def create_app(
         ],
         exception_handlers={
             RejectedInput: rejected_input_handler,
+            ClientDisconnect: client_gone_handler,
             HTTPException: http_exception_handler,
             Exception: unexpected_error_handler,
         },
@@ -189,15 +192,14 @@ def start_poller(
     from parcelstream.carriers.access import carrier_access
     from parcelstream.wiring import open_poller
 
-    if not carrier_access(settings):
+    access = carrier_access(settings)
+    if not access:
         return []
 
     async def run() -> None:
         poller = await open_poller(settings, backends)
         if poller is not None:
-            log.info(
-                "polling %s", ", ".join(a.described for a in carrier_access(settings).values())
-            )
+            log.info("polling %s", ", ".join(a.described for a in access.values()))
             await poller.run(stop)
 
     return [asyncio.create_task(run(), name="poller")]
@@ -237,10 +239,11 @@ def build_services(settings: Settings, backends: Backends) -> Services:
         await backends.log.ping()
         await backends.blobs.ping()
 
+    scan_intake = ScanIntake(backends.log, wall_clock_us, settings.max_batch_scans)
     return Services(
         settings=settings,
         auth=Authenticator(backends.keys),
-        scan_intake=ScanIntake(backends.log, wall_clock_us, settings.max_batch_scans),
+        scan_intake=scan_intake,
         package_registry=PackageRegistry(backends.log, wall_clock_us),
         lookup=TrackingLookup(backends.read_model),
         subscriptions=SubscriptionService(
@@ -268,7 +271,7 @@ def build_services(settings: Settings, backends: Backends) -> Services:
             max_file_bytes=settings.proof_max_file_bytes, max_photos=settings.proof_max_photos
         ),
         carrier_webhooks=CarrierWebhooks(
-            ScanIntake(backends.log, wall_clock_us, settings.max_batch_scans),
+            scan_intake,
             PushAuthSettings.from_settings(settings),
             wall_clock_us,
         ),

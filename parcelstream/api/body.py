@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from parcelstream.domain.errors import RejectedInput, Rejection
 
@@ -13,17 +13,10 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RejectedInput(_too_large(limit))
     chunks = bytearray()
-    try:
-        async for chunk in request.stream():
-            chunks.extend(chunk)
-            if len(chunks) > limit:
-                raise RejectedInput(_too_large(limit))
-    except ClientDisconnect:
-        # A handheld killed or out of coverage mid-upload: nothing was taken, nobody to answer,
-        # and no reason for a traceback in the server's log.
-        raise RejectedInput(
-            Rejection(None, "the client went away before the body was complete", "disconnected")
-        ) from None
+    async for chunk in request.stream():
+        chunks.extend(chunk)
+        if len(chunks) > limit:
+            raise RejectedInput(_too_large(limit))
     return bytes(chunks)
 
 

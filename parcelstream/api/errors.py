@@ -11,6 +11,7 @@ from parcelstream.domain.errors import RejectedInput, Rejection
 _STATUS_BY_CODE = {
     "malformed_json": 400,
     "malformed": 400,
+    "disconnected": 400,
     "malformed_tracking_number": 400,
     "unauthorized": 401,
     "forbidden": 403,
@@ -56,6 +57,14 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     response = error_response(Rejection(None, str(getattr(exc, "detail", code)), code))
     response.status_code = status
     return response
+
+
+async def client_gone_handler(request: Request, exc: Exception) -> Response:
+    """The client went away mid-body (a handheld killed or out of coverage): nothing of the request
+    was taken, nobody reads the answer, and it is no reason for a traceback in the log."""
+    return error_response(
+        Rejection(None, "the client went away before the body was complete", "disconnected")
+    )
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from parcelstream.domain.errors import RejectedInput, Rejection
 from parcelstream.pod.files import KINDS, ProofLimits, ReceivedFile
@@ -202,26 +203,27 @@ async def read_proof_upload(request: Request, limits: ProofLimits) -> ProofUploa
     )
     try:
         async for chunk in request.stream():
-            parser.write(chunk)
-        parser.finalize()
-    except RejectedInput:
+            _parse(parser.write, chunk)
+        _parse(parser.finalize)
+    except BaseException:  # a refusal, a client gone mid-body: nothing of it is kept
         _close(reader.open_spools)
         raise
-    except ClientDisconnect:
-        # A handheld killed or out of coverage mid-upload: nothing was stored from this body.
-        _close(reader.open_spools)
-        raise RejectedInput(
-            Rejection(None, "the client went away before the body was complete", "disconnected")
-        ) from None
-    except Exception as exc:  # the parser's own errors: a body that is not valid multipart
-        _close(reader.open_spools)
-        raise RejectedInput(
-            Rejection(None, f"not valid multipart/form-data: {exc}", "malformed")
-        ) from None
     if reader.part is not None:
         _close(reader.open_spools)
         raise RejectedInput(Rejection(None, "the upload ended inside a part", "malformed"))
     return reader.upload
+
+
+def _parse(step: Callable[..., object], *args: bytes) -> None:
+    """One step of the parser; its own errors mean the body is not valid multipart."""
+    try:
+        step(*args)
+    except RejectedInput:  # a limit, raised by our callbacks
+        raise
+    except Exception as exc:
+        raise RejectedInput(
+            Rejection(None, f"not valid multipart/form-data: {exc}", "malformed")
+        ) from None
 
 
 def _close(spools: list[IO[bytes]]) -> None:

@@ -10,6 +10,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from parcelstream.retrying import backoff as jittered
+
 
 class DailyCapReached(Exception):
     """Today's request allowance is spent; polling waits for the next UTC day."""
@@ -29,10 +31,9 @@ class Limits:
 def backoff(
     attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random
 ) -> float:
-    """Seconds before retry number `attempt` (1, 2, …): exponential, "equal jitter" (half fixed,
-    half random), so a fleet of pollers does not retry in step."""
-    ceiling = min(cap, base * 2.0 ** (attempt - 1))
-    return ceiling / 2 + rng() * ceiling / 2
+    """Seconds before retry number `attempt` (1, 2, …), jittered so a fleet of pollers does not
+    retry in step."""
+    return jittered(base, cap, attempt - 1, rng=rng)
 
 
 class RequestBudget:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from parcelstream.retrying import backoff
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
@@ -21,8 +23,9 @@ class Backoff:
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """The wait before retry number `attempt` (1 for the first). Half is fixed, half random,
         so that a fleet of devices coming back online together spreads out."""
-        step = min(self.ceiling, self.first * self.factor ** max(0, attempt - 1))
-        wait = step / 2 + self.rng.uniform(0, step / 2)
+        wait = backoff(
+            self.first, self.ceiling, max(0, attempt - 1), self.factor, rng=self.rng.random
+        )
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.longest_retry_after))
         return wait

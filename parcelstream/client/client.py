@@ -25,7 +25,7 @@ import httpx2
 
 from parcelstream.client.backoff import Backoff
 from parcelstream.client.buffer import Pending, PendingDelivery, RejectedScan, ScanBuffer
-from parcelstream.retry_after import parse_retry_after
+from parcelstream.retrying import parse_retry_after
 
 log = logging.getLogger("parcelstream.client")
 

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from parcelstream.notify.planning import plan_deliveries
 from parcelstream.notify.providers.base import Message, Provider, ProviderError, Sent
 from parcelstream.notify.providers.webhook import WebhookProvider
 from parcelstream.notify.templates import TemplateRenderer
+from parcelstream.retrying import backoff
 from parcelstream.storage.ports import (
     EstimateStore,
     NotificationQueue,
@@ -194,10 +194,8 @@ class Notifier:
         )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        ceiling = min(
-            self._policy.backoff_max_seconds, self._policy.backoff_base_seconds * 2**attempt
-        )
-        delay = random.uniform(ceiling / 2, ceiling)
+        policy = self._policy
+        delay = backoff(policy.backoff_base_seconds, policy.backoff_max_seconds, attempt)
         return max(delay, retry_after or 0.0)
 
     async def _send(

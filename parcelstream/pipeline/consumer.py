@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from parcelstream.retrying import backoff
 from parcelstream.storage.ports import Delivery, LogConsumer
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,7 @@ async def _healthy(probe: Probe) -> bool:
 
 
 def _backoff(policy: ConsumerPolicy, attempt: int) -> float:
-    ceiling = min(policy.backoff_max, policy.backoff_base * 2**attempt)
-    return random.uniform(ceiling / 2, ceiling)
+    return backoff(policy.backoff_base, policy.backoff_max, attempt)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:

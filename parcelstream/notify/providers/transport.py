@@ -14,7 +14,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 
 from parcelstream.notify.providers.base import ProviderError
-from parcelstream.retry_after import parse_retry_after
+from parcelstream.retrying import parse_retry_after
 
 
 @dataclass(frozen=True, slots=True)

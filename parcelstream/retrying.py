@@ -1,11 +1,14 @@
-"""Reading an HTTP Retry-After header (RFC 9110): shared by the notifier's providers and the
-driver-app client, so it needs nothing but the standard library."""
+"""How long to wait before trying again: exponential backoff with jitter, and an HTTP Retry-After
+header (RFC 9110). Shared by the workers, the providers, the carrier poller and the driver-app
+client, so it needs nothing but the standard library."""
 
 from __future__ import annotations
 
 import email.utils
 import math
+import random
 import time
+from collections.abc import Callable
 from datetime import UTC
 
 
@@ -27,3 +30,16 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def backoff(
+    base: float,
+    cap: float,
+    doublings: int,
+    factor: float = 2.0,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """`base * factor**doublings` seconds, at most `cap`, with "equal jitter": half of it fixed,
+    half random, so many clients failing together do not retry in step."""
+    ceiling = min(cap, base * factor**doublings)
+    return ceiling / 2 + rng() * ceiling / 2
