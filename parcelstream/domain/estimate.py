@@ -106,7 +106,7 @@ def estimate(
     price = stats.prices.get(stage(latest))
     if latest is not None and latest.status_code is ScanCode.OUT_FOR_DELIVERY:
         stop = stop_key(package, place[3])
-        hours = stats.stops.window(stop) if stop is not None else None
+        hours = stats.stops.window(stop, latest.employee_id) if stop is not None else None
         if hours is not None:
             low, middle, high = (latest.occurred_at + int(h * _HOUR) for h in hours[:3])
             if high > now:

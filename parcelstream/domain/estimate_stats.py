@@ -127,6 +127,7 @@ class StatsBuilder:
                     to_local(out.occurred_at, zone).toordinal(),
                     (delivered - out.occurred_at) / _HOUR,
                     delivered=out is runs[-1],
+                    route=out.employee_id,
                 )
         return True
 
