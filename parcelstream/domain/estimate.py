@@ -3,7 +3,9 @@ learned from delivered packages (domain/estimate_stats.py) and the time now.
 
 Sources, best first: the window a partner carrier sent with the latest scan ("carrier"); once
 out for delivery, how long after the van leaves its route reaches the destination's postal
-code ("route"); when packages were delivered after the same kind of scan at the same facility
+code ("route"); chaining the network's hops from where the package is to its delivery station,
+then when packages were delivered after reaching that station at that time of day ("network");
+when packages were delivered after the same kind of scan at the same facility
 ("facility"); after that kind of scan anywhere on the lane, or since pickup on the lane
 ("lane"); and, with no history to learn from, the service level's promise ("service_level").
 """
@@ -15,8 +17,10 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
+from parcelstream.domain.estimate_chain import network_window
 from parcelstream.domain.estimate_stats import (
     DEFAULT_ZONE,
+    NETWORK_PRICE,
     EtaStats,
     Key,
     destination_zone,
@@ -42,7 +46,7 @@ CONFIDENCE = 0.9
 estimate states its own: a window's price of width is calibrated to hold this overall)."""
 CARRIER_CONFIDENCE = 0.9
 """What a partner carrier's own window is taken to be worth."""
-SOURCES = ("carrier", "route", "facility", "lane", "service_level")
+SOURCES = ("carrier", "route", "network", "facility", "lane", "service_level")
 ESTIMATE_CHANGED = "ESTIMATE_CHANGED"
 """The occurrence the notifier sends when the estimated date moves (opt-in, never by default)."""
 
@@ -111,6 +115,11 @@ def estimate(
             low, middle, high = (latest.occurred_at + int(h * _HOUR) for h in hours[:3])
             if high > now:
                 return _learned((low, middle, high, hours[3]), now, "route", zone_text, zone)
+    if latest is not None and stats.remaining and stats.network.routes:
+        chained = stats.prices.get(NETWORK_PRICE, price)
+        window = network_window(latest, place, stats, calendar, zone, now, chained)
+        if window is not None:
+            return _learned(window, now, "network", zone_text, zone)
     if latest is not None and stats.remaining:
         anchor = to_local(latest.occurred_at, zone)
         day, tod = shift_anchor(anchor.date(), local_hours(anchor), calendar)

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from parcelstream.domain.estimate_network import Network, NetworkBuilder
 from parcelstream.domain.estimate_stops import StopKey, StopTimes, StopTimesBuilder
 from parcelstream.domain.estimate_windows import (
     DayDistribution,
@@ -52,8 +53,13 @@ class EtaStats:
     """The weekdays (0 = Monday) each service delivers on."""
     stops: StopTimes = field(default_factory=StopTimes)
     """From OUT_FOR_DELIVERY to delivery, by destination postal code (`stop_key`)."""
+    network: Network = field(default_factory=Network)
+    """Next facilities and hop times, to chain from where a package is to its station."""
     deliveries: int = 0
     """How many delivered packages these were learned from."""
+    draws: dict[tuple[str, int, int], list[int] | None] | None = None
+    """While calibrating, the network's draws per (tracking number, scan time, now), which no
+    price changes; None otherwise."""
     prices: dict[str, float] = field(default_factory=dict)
     """Hours of window width one whole share of deliveries inside is worth (`shortest`), by
     `stage`: calibrated so that the windows hold CONFIDENCE overall; none, a fixed share."""
@@ -76,6 +82,7 @@ class StatsBuilder:
         self._seen: dict[tuple[int, Key], int] = {}
         self._weekdays: dict[str | None, list[int]] = {}
         self._stops = StopTimesBuilder()
+        self._network = NetworkBuilder(self._random)
         self._deliveries = 0
 
     def add(self, package: Package | None, state: PackageState) -> bool:
@@ -119,6 +126,7 @@ class StatsBuilder:
             )
             for key in lane_keys(place):
                 self._keep(self._lanes, key, sample)
+        self._network.add(state.history, delivered, place[1:])
         stop = stop_key(package, service)
         if stop is not None:
             for out in runs:
@@ -154,6 +162,7 @@ class StatsBuilder:
             lanes={k: DayDistribution((days(s), s[2]) for s in v) for k, v in self._lanes.items()},
             calendars=calendars,
             stops=self._stops.build(),
+            network=self._network.build(),
             deliveries=self._deliveries,
         )
 
@@ -173,6 +182,9 @@ class StatsBuilder:
 
 
 STAGES = ("out_for_delivery", "on_the_way")
+NETWORK_PRICE = "on_the_way/network"
+"""The price of width of windows chained through the network, on the way: their draws say how
+likely each day is, so they are priced apart from the statistics that cannot."""
 
 
 def stage(latest: Scan | None) -> str:

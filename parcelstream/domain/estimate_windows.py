@@ -5,8 +5,8 @@ that holds enough of those still possible."""
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,9 @@ fewest whose lowest and highest hold a next delivery with 90 % chance."""
 NEAREST = 25
 """Deliveries the narrowest statistic takes, those whose anchor scan's time of day was nearest."""
 _HOUR = 3_600_000_000
+_BUCKETS_PER_HOUR = 20
+CLOSE = 0.5
+"""Hours of the day either side within which every anchor counts as near."""
 _MIDNIGHT = time(0, 0)
 
 
@@ -34,7 +37,7 @@ class DayDistribution:
     """Deliveries after an anchor scan as (delivery days after the anchor's date, local hour):
     for each day count, the sorted hours."""
 
-    __slots__ = ("count", "days", "hours")
+    __slots__ = ("count", "days", "flat", "hours")
 
     def __init__(self, samples: Iterable[tuple[int, float]]) -> None:
         by_day: dict[int, list[float]] = {}
@@ -45,6 +48,9 @@ class DayDistribution:
             tuple(sorted(by_day[d])) for d in self.days
         )
         self.count = sum(len(h) for h in self.hours)
+        self.flat: tuple[tuple[int, float], ...] = tuple(
+            (d, h) for d, hours in zip(self.days, self.hours, strict=True) for h in hours
+        )
 
     def window(
         self,
@@ -65,19 +71,24 @@ class DayDistribution:
             instants.extend([start + int(h * _HOUR) for h in hours[first:]])
         return shortest(instants, price)
 
+    def pool(self, tod: float) -> Sequence[tuple[int, float]]:
+        """Every delivery as (days after the anchor's date, local hour); `tod` is unused."""
+        return self.flat
+
 
 class TimedDistribution:
     """Like DayDistribution, but each delivery also keeps the local time of day of its anchor
     scan, and a window is made from the NEAREST deliveries whose anchor scan came at about the
     same time of day: the time to a cut-off or a departure is what decides the day."""
 
-    __slots__ = ("count", "samples", "tods")
+    __slots__ = ("_nearby", "count", "samples", "tods")
 
     def __init__(self, samples: Iterable[tuple[float, int, float]]) -> None:
         ordered = sorted(samples, key=_first)
         self.tods: tuple[float, ...] = tuple(t for t, _, _ in ordered)
         self.samples: tuple[tuple[int, float], ...] = tuple((d, h) for _, d, h in ordered)
         self.count = len(ordered)
+        self._nearby: dict[int, tuple[Sequence[tuple[int, float]], float]] = {}
 
     def window(
         self,
@@ -90,21 +101,7 @@ class TimedDistribution:
     ) -> Window | None:
         if self.count < NEAREST:
             return None
-        # The NEAREST anchors around `tod`: a run of the sorted times of day (no wrap at
-        # midnight: a schedule's night differs from its morning anyway).
-        middle = bisect_right(self.tods, tod)
-        low = max(0, min(middle - NEAREST // 2, self.count - NEAREST))
-        while low > 0 and tod - self.tods[low - 1] < self.tods[low + NEAREST - 1] - tod:
-            low -= 1
-        while low + NEAREST < self.count and self.tods[low + NEAREST] - tod < tod - self.tods[low]:
-            low += 1
-        # Everything as near as the farthest of them too, so ties never pick a biased few.
-        radius = max(tod - self.tods[low], self.tods[low + NEAREST - 1] - tod)
-        high = low + NEAREST
-        while low > 0 and tod - self.tods[low - 1] <= radius:
-            low -= 1
-        while high < self.count and self.tods[high] - tod <= radius:
-            high += 1
+        low, high = nearest(self.tods, tod, NEAREST)
         starts: dict[int, int] = {}
         instants = []
         for days, hour in self.samples[low:high]:
@@ -118,6 +115,49 @@ class TimedDistribution:
                 instants.append(at)
         instants.sort()
         return shortest(instants, price)
+
+    def pool(self, tod: float) -> Sequence[tuple[int, float]]:
+        """The NEAREST deliveries by the anchor's time of day (to within a few minutes), as
+        (days, local hour)."""
+        return self._near(tod)[0]
+
+    def reach(self, tod: float) -> float:
+        """How far in hours of the day the NEAREST anchors around `tod` spread from it: a wide
+        reach blurs a cut-off that falls within it."""
+        return self._near(tod)[1]
+
+    def _near(self, tod: float) -> tuple[Sequence[tuple[int, float]], float]:
+        bucket = int(tod * _BUCKETS_PER_HOUR)
+        found = self._nearby.get(bucket)
+        if found is None:
+            middle = bucket / _BUCKETS_PER_HOUR
+            low, high = nearest(self.tods, middle, NEAREST)
+            reach = max(middle - self.tods[low], self.tods[high - 1] - middle)
+            found = self._nearby[bucket] = (self.samples[low:high], reach)
+        return found
+
+
+def nearest(tods: Sequence[float], tod: float, count: int) -> tuple[int, int]:
+    """The index range of the `count` times of day (sorted) nearest `tod`, widened to everything
+    as near as the farthest of them, so that ties never pick a biased few; all of them when
+    there are fewer. Times of day do not wrap at midnight: a schedule's night differs from its
+    morning anyway."""
+    total = len(tods)
+    if total <= count:
+        return 0, total
+    # Where there are plenty, all of those close in time of day: the nearest few alone would
+    # often be one day's, and that day's storm or luck would be taken for every day's.
+    low, high = bisect_left(tods, tod - CLOSE), bisect_right(tods, tod + CLOSE)
+    if high - low >= count:
+        return low, high
+    middle = bisect_right(tods, tod)
+    low = max(0, min(middle - count // 2, total - count))
+    while low > 0 and tod - tods[low - 1] < tods[low + count - 1] - tod:
+        low -= 1
+    while low + count < total and tods[low + count] - tod < tod - tods[low]:
+        low += 1
+    radius = max(tod - tods[low], tods[low + count - 1] - tod)
+    return bisect_left(tods, tod - radius), bisect_right(tods, tod + radius)
 
 
 def _first(sample: tuple[float, int, float]) -> float:

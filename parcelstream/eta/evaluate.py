@@ -8,6 +8,7 @@ lane's statistics alone.
 from __future__ import annotations
 
 import statistics
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -111,6 +112,7 @@ def evaluate(
     lane_only = EtaStats(lanes=stats.lanes, calendars=stats.calendars)
     no_history = EtaStats()
     scorers = {"model": Scorer(), "service_level": Scorer(), "lane_median": Scorer()}
+    model_cpu = 0.0
     for event in events[position:]:
         sent = _micros(event.sent_at)
         scan = _receive(event, sent, packages, histories, seen)
@@ -121,11 +123,12 @@ def evaluate(
             continue  # returned, or not delivered before the scenario ends: nothing to score
         state = derive_status(histories[scan.tracking_number])
         package = packages.get(scan.tracking_number)
-        for name, used in (
-            ("model", stats),
-            ("service_level", no_history),
-            ("lane_median", lane_only),
-        ):
+        started = time.process_time()
+        guess = estimate(package, state, stats, sent)
+        model_cpu += time.process_time() - started
+        if guess is not None:
+            scorers["model"].add(state.status, guess, delivered)
+        for name, used in (("service_level", no_history), ("lane_median", lane_only)):
             guess = estimate(package, state, used, sent)
             if guess is not None:
                 scorers[name].add(state.status, guess, delivered)
@@ -140,6 +143,13 @@ def evaluate(
             "start": start.isoformat(),
             "days": 14,
             "faults": (faults or Faults()).to_json(),
+        },
+        "cost": {
+            "model_estimates": model["estimates"],
+            "model_cpu_seconds": round(model_cpu, 2),
+            "model_estimates_per_cpu_second": round(model["estimates"] / model_cpu)
+            if model_cpu
+            else None,
         },
         "training": {
             "deliveries": stats.deliveries,

@@ -143,7 +143,7 @@ def test_calibration_picks_the_cheapest_price_that_holds_the_target_on_held_out_
         else:
             builder.add(package(f"H{n}"), state)
     prices = calibrate(builder.build(), held)
-    assert set(prices) == {"out_for_delivery", "on_the_way"}
+    assert set(prices) == {"out_for_delivery", "on_the_way", "on_the_way/network"}
     assert set(prices.values()) <= set(PRICES)
     # the cheapest would leave the day-later fifth outside
     assert prices["on_the_way"] > PRICES[0]
