@@ -35,6 +35,8 @@ DRAWS = 100
 MAX_LOST = 0.2
 """If more of the walks than this find no way (a hop or a station never seen), no estimate."""
 
+MAX_ANCHORS = 100_000
+"""Station arrivals whose deliveries to draw from are kept (then all are forgotten)."""
 MAX_REACH = 1.0
 """Hours of the day the arrivals behind a station statistic may spread from a walk's arrival
 before a wider statistic with nearer arrivals is preferred."""
@@ -84,7 +86,9 @@ def _draw(
     offset = to_local(latest.occurred_at, zone).utcoffset()
     shift = int(offset.total_seconds()) * 1_000_000 if offset is not None else 0
     finals: dict[str, list[DayDistribution | TimedDistribution] | None] = {}
-    anchors: dict[tuple[str, int, int], tuple[Sequence[tuple[int, float]], int] | None] = {}
+    anchors = stats.anchors
+    if len(anchors) >= MAX_ANCHORS:
+        anchors.clear()
     midnights: dict[tuple[int, int], int] = {}
     instants: list[int] = []
     lost = 0
@@ -96,7 +100,7 @@ def _draw(
         # days, not a change of season, long).
         local = latest.occurred_at + walk.arrives + shift
         day, tod = local // _DAY + _EPOCH_ORDINAL, (local % _DAY) / _HOUR
-        asked = (walk.station, day, int(tod * _BUCKETS_PER_HOUR))
+        asked = (walk.station, *place[1:], day, int(tod * _BUCKETS_PER_HOUR))
         if asked in anchors:
             anchor = anchors[asked]
         else:

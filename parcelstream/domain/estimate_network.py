@@ -54,6 +54,10 @@ SATURDAY, SUNDAY or ANY_DAY). The service matters where services part ways in ti
 air waits a day at the air hub that next-day air leaves at once."""
 Destination = tuple[str | None, str | None, str | None]
 """(destination region, destination area, service), as in estimate_stats.Route."""
+_Ways = tuple[tuple[str, ...], tuple[int, ...]]
+"""Next facilities and the cumulative count of packages that went each way."""
+_Plan = tuple["Hops", "Hops | None"]
+"""How a hop is drawn: one draw, or the wait to leave and then the trip."""
 
 
 class Hops:
@@ -119,11 +123,11 @@ class Network:
     links: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
     """Where packages went next from a facility, with how many, by (facility, service) and
     (facility, None), whatever their destination."""
-    _ways: dict[tuple[str, Destination], tuple[tuple[str, ...], tuple[int, ...]] | None] = field(
+    _ways: dict[tuple[str, Destination], _Ways | None] = field(
         default_factory=dict, compare=False, repr=False
     )
     """`routes` resolved per (facility, destination), as the walks ask again and again."""
-    _plans: dict[tuple[str, str, str, str | None, int], tuple[Hops, Hops | None] | None] = field(
+    _plans: dict[tuple[str, str, str, str | None, int], _Plan | None] = field(
         default_factory=dict, compare=False, repr=False
     )
     """How each hop is drawn (`_plan`), resolved once."""
@@ -149,59 +153,75 @@ class Network:
             if len(self._walks) >= MAX_REMEMBERED:
                 self._walks.clear()
             rng = random.Random(zlib.crc32(repr(asked).encode()))
-            base = start.occurred_at
-            found = []
-            for _ in range(count):
-                walk = self.walk(start, code, where, rng)
-                found.append(
-                    None
-                    if walk is None
-                    else Walk(walk.station, walk.arrives - base, walk.utc_offset)
-                )
+            # Per call, the ways and hop plans by facility alone: `where` is the same for all.
+            ways: dict[str, _Ways | None] = {}
+            plans: dict[tuple[str, str, str, int], _Plan | None] = {}
+            found = [self._walk(start, code, where, rng, ways, plans) for _ in range(count)]
             self._walks[asked] = found
         return found
 
-    def walk(self, start: Scan, code: str, where: Destination, rng: random.Random) -> Walk | None:
-        """One draw of the package's way from `start` (scanned `code`) to its delivery station;
-        None when the network never showed a way from there, or `start` is at the station."""
-        facility, at, offset = start.facility_id, start.occurred_at, start.utc_offset
+    def _walk(
+        self,
+        start: Scan,
+        code: str,
+        where: Destination,
+        rng: random.Random,
+        ways: dict[str, _Ways | None],
+        plans: dict[tuple[str, str, str, int], _Plan | None],
+    ) -> Walk | None:
+        """One draw of the way from `start` to the delivery station, timed from `start`; None
+        when the network never showed a way from there, or `start` is at the station."""
+        facility, offset = start.facility_id, start.utc_offset
+        at = base = start.occurred_at
         for step in range(MAX_HOPS):
-            following = self.next_facility(facility, where, rng)
-            if following is None:
+            if facility in ways:
+                found = ways[facility]
+            else:
+                found = ways[facility] = self._ways_from(facility, where)
+            if found is None:
                 return None
+            following = _choose(found, rng)
             if following == DELIVER:
-                return Walk(facility, at, offset) if step else None
-            reached = self._hop(
-                facility, following, code if step == 0 else ARRIVED, where[2], at, offset, rng
-            )
-            if reached is None:
+                return Walk(facility, at - base, offset) if step else None
+            hop_code = code if step == 0 else ARRIVED
+            weekday = ((at // 60_000_000 + offset) // 1440 + _EPOCH_WEEKDAY) % 7
+            kind = SATURDAY if weekday == 5 else SUNDAY if weekday == 6 else WEEKDAY
+            asked = (facility, following, hop_code, kind)
+            if asked in plans:
+                plan = plans[asked]
+            else:
+                plan = plans[asked] = self._plan(facility, following, hop_code, where[2], kind)
+            if plan is None:
                 return None
-            at = reached
+            first, trip = plan
+            at += int(first.draw(((at / 60_000_000 + offset) % 1440) / 60, rng) * _HOUR)
+            if trip is not None:
+                at += int(trip.draw(((at / 60_000_000 + offset) % 1440) / 60, rng) * _HOUR)
             facility = following
             offset = self.offsets.get(facility, offset)
         return None
 
     def next_facility(self, facility: str, where: Destination, rng: random.Random) -> str | None:
+        """Where a package at `facility` bound for `where` goes next (DELIVER from its station),
+        drawn by how many packages went each way; None when no way is known."""
+        found = self._ways_from(facility, where)
+        return None if found is None else _choose(found, rng)
+
+    def _ways_from(self, facility: str, where: Destination) -> _Ways | None:
         asked = (facility, where)
         if asked in self._ways:
-            found = self._ways[asked]
-        else:
-            # The service's own ways first, even towards another destination: next-day air
-            # leaves a sort centre for the air hub wherever it is bound, unlike ground.
-            keys = route_keys(facility, where)
-            found = next((self.routes[k] for k in keys[:2] if k in self.routes), None)
-            if found is None:
-                way = self._way_by_links(facility, where)
-                found = None if way is None else ((way,), (1,))
-            if found is None:
-                found = next((self.routes[k] for k in keys[2:] if k in self.routes), None)
-            self._ways[asked] = found
+            return self._ways[asked]
+        # The service's own ways first, even towards another destination: next-day air leaves
+        # a sort centre for the air hub wherever it is bound, unlike ground.
+        keys = route_keys(facility, where)
+        found = next((self.routes[k] for k in keys[:2] if k in self.routes), None)
         if found is None:
-            return None
-        ways, counts = found
-        if len(ways) == 1:
-            return ways[0]
-        return ways[bisect_right(counts, int(rng.random() * counts[-1]))]
+            way = self._way_by_links(facility, where)
+            found = None if way is None else ((way,), (1,))
+        if found is None:
+            found = next((self.routes[k] for k in keys[2:] if k in self.routes), None)
+        self._ways[asked] = found
+        return found
 
     def _way_by_links(self, facility: str, where: Destination) -> str | None:
         """Towards a destination no package from `facility` went to: straight to its station
@@ -238,36 +258,16 @@ class Network:
             self._feeders[(station, service)] = found
         return found
 
-    def _hop(
-        self,
-        facility: str,
-        following: str,
-        code: str,
-        service: str | None,
-        at: int,
-        offset: int,
-        rng: random.Random,
-    ) -> int | None:
-        """When a package scanned `code` at `at` is first scanned at the next facility."""
-        plan = self._plan(facility, following, code, service, day_kind(at, offset))
-        if plan is None:
-            return None
-        first, trip = plan
-        at += int(first.draw(local_tod(at, offset), rng) * _HOUR)
-        if trip is not None:
-            at += int(trip.draw(local_tod(at, offset), rng) * _HOUR)
-        return at
-
     def _plan(
         self, facility: str, following: str, code: str, service: str | None, kind: int
-    ) -> tuple[Hops, Hops | None] | None:
+    ) -> _Plan | None:
         """How to draw a hop: from hops seen between the two facilities, else from the wait to
         leave `facility` (learned from every package leaving it, wherever to) and the trip from
         there; the service's own first."""
         asked = (facility, following, code, service, kind)
         if asked in self._plans:
             return self._plans[asked]
-        plan: tuple[Hops, Hops | None] | None = None
+        plan: _Plan | None = None
         # Last, hops into the next facility from anywhere: a pickup point sees too few
         # packages of its own, but all of a sort centre's pickups are brought in alike.
         for origin, by in ((facility, service), (facility, None), (ANYWHERE, service)):
@@ -416,6 +416,13 @@ class NetworkBuilder:
                 slot = self._random.randrange(seen)
                 if slot < SAMPLE_CAP:
                     kept[slot] = (tod, hours)
+
+
+def _choose(found: _Ways, rng: random.Random) -> str:
+    ways, counts = found
+    if len(ways) == 1:
+        return ways[0]
+    return ways[bisect_right(counts, int(rng.random() * counts[-1]))]
 
 
 def _count(counts: dict[str, int], what: str) -> None:

@@ -10,6 +10,7 @@ learned on. Which weekdays a service delivers on is learned too.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -60,6 +61,11 @@ class EtaStats:
     draws: dict[tuple[str, int, int], list[int] | None] | None = None
     """While calibrating, the network's draws per (tracking number, scan time, now), which no
     price changes; None otherwise."""
+    anchors: dict[tuple[object, ...], tuple[Sequence[tuple[int, float]], int] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """The network source's deliveries to draw from after an arrival at a station, by station,
+    destination, day and few minutes of the day (estimate_chain.py), found once."""
     prices: dict[str, float] = field(default_factory=dict)
     """Hours of window width one whole share of deliveries inside is worth (`shortest`), by
     `stage`: calibrated so that the windows hold CONFIDENCE overall; none, a fixed share."""
