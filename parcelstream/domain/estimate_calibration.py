@@ -41,11 +41,12 @@ GROUPS = (*STAGES, NETWORK_PRICE)
 """The groups of estimates priced apart: out for delivery, on the way from the network's
 draws, and on the way from the other statistics (mostly at the delivery station)."""
 MAX_PRICE = {"out_for_delivery": 96.0, "on_the_way": 480.0, NETWORK_PRICE: 360.0}
-"""The dearest price each group may take. Out for delivery and at the station, a window is not
-stretched into the next day for the few attempts that fail (a failed attempt is a new scan,
-and a new estimate). On the way, a second day is added only for at least 1/15 more of the
-deliveries (24 h / 360 h): a two-day window for every package a storm might hold up says
-little, and the estimate moves when the package does."""
+"""The dearest price each group may take. Out for delivery, a window is not stretched into the
+next day for the few attempts that fail (a failed attempt is a new scan, and a new estimate).
+On the way, a second day is added only for at least 1/20 more of the deliveries (24 h / 480 h;
+these are mostly at the station already), or 1/15 from the network's draws (24 h / 360 h): a
+two-day window for every package a storm might hold up says little, and the estimate moves
+when the package does."""
 
 
 class CalibratedBuilder:

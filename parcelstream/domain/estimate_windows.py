@@ -138,10 +138,11 @@ class TimedDistribution:
 
 
 def nearest(tods: Sequence[float], tod: float, count: int) -> tuple[int, int]:
-    """The index range of the `count` times of day (sorted) nearest `tod`, widened to everything
-    as near as the farthest of them, so that ties never pick a biased few; all of them when
-    there are fewer. Times of day do not wrap at midnight: a schedule's night differs from its
-    morning anyway."""
+    """The index range of the times of day (sorted) near `tod`: all within CLOSE hours of it when
+    there are at least `count` of those, else the `count` nearest, widened to everything as near
+    as the farthest of them so that ties never pick a biased few; all of them when there are
+    fewer. Times of day do not wrap at midnight: a schedule's night differs from its morning
+    anyway."""
     total = len(tods)
     if total <= count:
         return 0, total
