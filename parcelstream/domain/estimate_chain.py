@@ -15,10 +15,11 @@ from parcelstream.domain.estimate_network import ARRIVED, scan_code
 from parcelstream.domain.estimate_stats import (
     EtaStats,
     Route,
-    facility_keys,
+    keys_at,
     shift_anchor,
 )
 from parcelstream.domain.estimate_windows import (
+    BUCKETS_PER_HOUR,
     MIN_SAMPLES,
     NEAREST,
     DayDistribution,
@@ -28,7 +29,7 @@ from parcelstream.domain.estimate_windows import (
     shortest,
 )
 from parcelstream.domain.promise import from_local, to_local
-from parcelstream.domain.scans import Scan, ScanCode
+from parcelstream.domain.scans import Scan
 
 DRAWS = 100
 """Walks drawn per estimate."""
@@ -44,9 +45,7 @@ before a wider statistic with nearer arrivals is preferred."""
 _HOUR = 3_600_000_000
 _DAY = 24 * _HOUR
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_BUCKETS_PER_HOUR = 20
 _MIDNIGHT = time(0, 0)
-_ARRIVED = ScanCode(ARRIVED)
 
 
 def network_window(
@@ -100,11 +99,11 @@ def _draw(
         # days, not a change of season, long).
         local = latest.occurred_at + walk.arrives + shift
         day, tod = local // _DAY + _EPOCH_ORDINAL, (local % _DAY) / _HOUR
-        asked = (walk.station, *place[1:], day, int(tod * _BUCKETS_PER_HOUR))
+        asked = (walk.station, *place[1:], day, int(tod * BUCKETS_PER_HOUR))
         if asked in anchors:
             anchor = anchors[asked]
         else:
-            final = _final(stats, walk.station, walk.utc_offset, place, finals)
+            final = _final(stats, walk.station, place, finals)
             anchor = anchors[asked] = None if final is None else _anchor(final, day, tod, calendar)
         if anchor is None:
             lost += 1
@@ -140,7 +139,6 @@ def _anchor(
 def _final(
     stats: EtaStats,
     station: str,
-    utc_offset: int,
     place: Route,
     found: dict[str, list[DayDistribution | TimedDistribution] | None],
 ) -> list[DayDistribution | TimedDistribution] | None:
@@ -148,16 +146,8 @@ def _final(
     first, up to the first that ignores the time of day."""
     if station in found:
         return found[station]
-    arrival = Scan(
-        tracking_number="",
-        facility_id=station,
-        occurred_at=0,
-        utc_offset=utc_offset,
-        status_code=_ARRIVED,
-        location=stats.network.places.get(station),
-    )
     usable: list[DayDistribution | TimedDistribution] = []
-    for statistic in facility_keys(arrival, place):
+    for statistic in keys_at(ARRIVED, station, stats.network.places.get(station), place):
         distribution = stats.remaining.get(statistic)
         if distribution is None:
             continue

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from parcelstream.domain.estimate_network import Network, NetworkBuilder
+from parcelstream.domain.estimate_network import Network, NetworkBuilder, scan_code
 from parcelstream.domain.estimate_stops import StopKey, StopTimes, StopTimesBuilder
 from parcelstream.domain.estimate_windows import (
     DayDistribution,
@@ -110,26 +110,12 @@ class StatsBuilder:
                 break
             if scan.status_code is ScanCode.OUT_FOR_DELIVERY:
                 runs.append(scan)
-            anchor = to_local(scan.occurred_at, zone)
-            sample = (
-                anchor.toordinal(),
-                delivered_day.toordinal(),
-                hour,
-                service,
-                local_hours(anchor),
-            )
+            sample = _sample(scan, zone, delivered_day, hour, service)
             for key in (*facility_keys(scan, place), lane_key(scan, place)):
                 self._keep(self._remaining, key, sample)
         picked = picked_up(state)
         if picked is not None and picked.occurred_at < delivered:
-            anchor = to_local(picked.occurred_at, zone)
-            sample = (
-                anchor.toordinal(),
-                delivered_day.toordinal(),
-                hour,
-                service,
-                local_hours(anchor),
-            )
+            sample = _sample(picked, zone, delivered_day, hour, service)
             for key in lane_keys(place):
                 self._keep(self._lanes, key, sample)
         self._network.add(state.history, delivered, place[1:])
@@ -187,6 +173,13 @@ class StatsBuilder:
                 kept[slot] = sample
 
 
+def _sample(
+    anchor_scan: Scan, zone: ZoneInfo, delivered: date, hour: float, service: str | None
+) -> _Sample:
+    anchor = to_local(anchor_scan.occurred_at, zone)
+    return (anchor.toordinal(), delivered.toordinal(), hour, service, local_hours(anchor))
+
+
 STAGES = ("out_for_delivery", "on_the_way")
 NETWORK_PRICE = "on_the_way/network"
 """The price of width of windows chained through the network, on the way: their draws say how
@@ -242,15 +235,6 @@ def picked_up(state: PackageState) -> Scan | None:
     return None
 
 
-def code(scan: Scan) -> str:
-    if scan.exception_code and scan.status_code in (
-        ScanCode.EXCEPTION,
-        ScanCode.DELIVERY_ATTEMPTED,
-    ):
-        return f"{scan.status_code}:{scan.exception_code}"
-    return scan.status_code
-
-
 def local_hours(moment: datetime) -> float:
     return moment.hour + moment.minute / 60 + moment.second / 3600
 
@@ -261,10 +245,13 @@ def facility_keys(scan: Scan, place: Route) -> tuple[Key, ...]:
     the destination's area at about this time of day; then at any time; then for the
     destination region; at any facility of the scan's area (a metro's pickup points); then for
     any destination; then for any service."""
-    what = code(scan)
-    facility = scan.facility_id
+    return keys_at(scan_code(scan), scan.facility_id, scan.location, place)
+
+
+def keys_at(what: str, facility: str, where: Location | None, place: Route) -> tuple[Key, ...]:
+    """`facility_keys` of a scan coded `what` (`scan_code`) at `facility`, located `where`."""
     _, region, area, service = place
-    near = _area(scan.location) if scan.location is not None else None
+    near = _area(where) if where is not None else None
     # In the destination's own area (its delivery station), every station keeps the same
     # cut-offs: the time of day says as much there as the station does.
     local = ("t", what, "destination", service) if near is not None and near == area else None
@@ -282,7 +269,7 @@ def facility_keys(scan: Scan, place: Route) -> tuple[Key, ...]:
 
 def lane_key(scan: Scan, place: Route) -> Key:
     """This kind of scan anywhere on the lane."""
-    return ("l", code(scan), *lane(place))
+    return ("l", scan_code(scan), *lane(place))
 
 
 def lane(place: Route) -> Key:

@@ -27,7 +27,9 @@ fewest whose lowest and highest hold a next delivery with 90 % chance."""
 NEAREST = 25
 """Deliveries the narrowest statistic takes, those whose anchor scan's time of day was nearest."""
 _HOUR = 3_600_000_000
-_BUCKETS_PER_HOUR = 20
+BUCKETS_PER_HOUR = 20
+"""Times of day are looked up to within 1/20 h (3 minutes): what is found near one is kept
+for every other in the same few minutes."""
 CLOSE = 0.5
 """Hours of the day either side within which every anchor counts as near."""
 _MIDNIGHT = time(0, 0)
@@ -127,10 +129,10 @@ class TimedDistribution:
         return self._near(tod)[1]
 
     def _near(self, tod: float) -> tuple[Sequence[tuple[int, float]], float]:
-        bucket = int(tod * _BUCKETS_PER_HOUR)
+        bucket = int(tod * BUCKETS_PER_HOUR)
         found = self._nearby.get(bucket)
         if found is None:
-            middle = bucket / _BUCKETS_PER_HOUR
+            middle = bucket / BUCKETS_PER_HOUR
             low, high = nearest(self.tods, middle, NEAREST)
             reach = max(middle - self.tods[low], self.tods[high - 1] - middle)
             found = self._nearby[bucket] = (self.samples[low:high], reach)
